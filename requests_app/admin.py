@@ -1,0 +1,111 @@
+from django.contrib import admin
+
+from .models import Attachment, Category, Comment, Currency, ProcurementRequest, RequestEvent
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "approval_threshold", "is_active", "position"]
+    list_editable = ["approval_threshold", "is_active", "position"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "description"]
+
+
+@admin.register(Currency)
+class CurrencyAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "rate_to_base", "is_active"]
+    list_editable = ["rate_to_base", "is_active"]
+    search_fields = ["code", "name"]
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class EventInline(ReadOnlyInline):
+    model = RequestEvent
+    fields = ["created_at", "kind", "actor", "from_status", "to_status", "assignee", "note", "is_internal"]
+    readonly_fields = fields
+
+
+class CommentInline(ReadOnlyInline):
+    model = Comment
+    fields = ["created_at", "author", "is_internal", "body"]
+    readonly_fields = fields
+
+
+class AttachmentInline(ReadOnlyInline):
+    model = Attachment
+    fields = ["created_at", "uploaded_by", "original_name", "content_type", "size", "is_internal"]
+    readonly_fields = fields
+
+
+@admin.register(ProcurementRequest)
+class ProcurementRequestAdmin(admin.ModelAdmin):
+    """Read-mostly: status, assignment and comments change through the services, not here."""
+
+    list_display = ["reference", "title", "department", "category", "priority", "status", "assignee", "created_at"]
+    list_filter = ["status", "priority", "category", "department", "is_confidential"]
+    search_fields = ["reference", "title", "description", "requester__username", "po_number"]
+    list_select_related = ["department", "category", "assignee"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "reference",
+        "status",
+        "assignee",
+        "requester",
+        "department",
+        "estimated_value_base",
+        "requires_approval",
+        "po_number",
+        "created_at",
+        "updated_at",
+        "completed_at",
+    ]
+    fields = [
+        "reference",
+        "title",
+        "description",
+        "category",
+        "priority",
+        ("estimated_value", "currency", "estimated_value_base"),
+        "cost_centre",
+        "needed_by",
+        "suggested_supplier",
+        "is_confidential",
+        ("status", "assignee", "po_number"),
+        ("requester", "department", "requires_approval"),
+        ("created_at", "updated_at", "completed_at"),
+    ]
+    inlines = [EventInline, CommentInline, AttachmentInline]
+
+    def has_add_permission(self, request):
+        return False  # requests are filed through the portal so that numbering and approval apply
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the audit trail is never deleted
+
+
+@admin.register(RequestEvent)
+class RequestEventAdmin(admin.ModelAdmin):
+    list_display = ["procurement_request", "kind", "actor", "from_status", "to_status", "created_at"]
+    list_filter = ["kind", "to_status"]
+    search_fields = ["procurement_request__reference", "note"]
+    list_select_related = ["procurement_request", "actor"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,172 @@
+"""Who may see which request, and who may do what to it.
+
+Row visibility is a Q object so that lists, detail pages, attachments and exports share one rule;
+a request outside it is answered with 404, the same as a missing one.
+"""
+
+from django.db.models import Q
+from django.utils import timezone
+
+from stakeholders.roles import APPROVE, ASSIGN, SUBMIT, VIEW_ALL, VIEW_INTERNAL, WORK, perm_name
+
+from .models import CLAIMABLE_STATUSES, Status
+
+
+def is_procurement_staff(user):
+    return user.is_authenticated and user.has_perm(perm_name(VIEW_ALL))
+
+
+def can_view_internal(user):
+    return user.is_authenticated and user.has_perm(perm_name(VIEW_INTERNAL))
+
+
+def can_submit(user):
+    return user.is_authenticated and user.has_perm(perm_name(SUBMIT))
+
+
+def is_buyer(user):
+    return user.is_authenticated and user.is_active and user.has_perm(perm_name(WORK))
+
+
+def is_manager(user):
+    return user.is_authenticated and user.has_perm(perm_name(ASSIGN))
+
+
+def user_department_id(user):
+    membership = getattr(user, "membership", None) if user.is_authenticated else None
+    return membership.department_id if membership else None
+
+
+def headed_department_ids(user):
+    """Departments whose requests this user approves (cached on the user for the request)."""
+    if not user.is_authenticated:
+        return frozenset()
+    if not hasattr(user, "_headed_department_ids"):
+        from stakeholders.models import Department
+
+        ids = (
+            Department.objects.headed_by(user).values_list("id", flat=True) if user.has_perm(perm_name(APPROVE)) else []
+        )
+        user._headed_department_ids = frozenset(ids)
+    return user._headed_department_ids
+
+
+def visible_requests_filter(user):
+    if not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    if is_procurement_staff(user):
+        return Q()
+    rule = Q(requester=user)
+    department_id = user_department_id(user)
+    if department_id:
+        rule |= Q(department_id=department_id, is_confidential=False)
+    headed = headed_department_ids(user)
+    if headed:
+        rule |= Q(department_id__in=headed)
+    return rule
+
+
+def can_view(user, procurement_request):
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if is_procurement_staff(user) or procurement_request.requester_id == user.id:
+        return True
+    if procurement_request.department_id in headed_department_ids(user):
+        return True
+    return procurement_request.department_id == user_department_id(user) and not procurement_request.is_confidential
+
+
+def is_requester_side(user, procurement_request):
+    """The requester, or the department's head: the people Procurement serves on this request."""
+    return procurement_request.requester_id == user.id or procurement_request.department_id in headed_department_ids(
+        user
+    )
+
+
+def can_reply(user, procurement_request):
+    return can_view(user, procurement_request) and (
+        is_requester_side(user, procurement_request) or is_buyer(user) or is_manager(user)
+    )
+
+
+def _works_it(user, procurement_request):
+    return is_manager(user) or (is_buyer(user) and procurement_request.assignee_id == user.id)
+
+
+def _approves_it(user, procurement_request):
+    if procurement_request.department_id in headed_department_ids(user):
+        return True
+    # A department without a head must not block its requests: a procurement manager stands in.
+    return is_manager(user) and procurement_request.department.head_id is None
+
+
+def _within_reopen_window(procurement_request):
+    from django.conf import settings
+
+    if procurement_request.completed_at is None:
+        return False
+    age = timezone.now() - procurement_request.completed_at
+    return age.days < settings.REOPEN_WINDOW_DAYS
+
+
+# Who may perform each action; the status table (models.TRANSITIONS) says *when*.
+ACTION_RULES = {
+    "approve": _approves_it,
+    "reject": _approves_it,
+    "claim": lambda user, pr: is_buyer(user) and pr.assignee_id is None and pr.status in CLAIMABLE_STATUSES,
+    "assign": lambda user, pr: is_manager(user),
+    "start": _works_it,
+    "wait_for_requester": _works_it,
+    "wait_for_supplier": _works_it,
+    "resume": _works_it,
+    "mark_ordered": _works_it,
+    "complete": _works_it,
+    "close": lambda user, pr: pr.requester_id == user.id or _works_it(user, pr),
+    "cancel": lambda user, pr: is_requester_side(user, pr) or is_manager(user),
+    "reopen": lambda user, pr: (pr.requester_id == user.id and _within_reopen_window(pr)) or _works_it(user, pr),
+}
+
+# The status each action moves to; "assign"/"claim" move to ASSIGNED only from an unworked status.
+ACTION_TARGETS = {
+    "approve": Status.APPROVED,
+    "reject": Status.REJECTED,
+    "claim": Status.ASSIGNED,
+    "assign": Status.ASSIGNED,
+    "start": Status.IN_PROGRESS,
+    "wait_for_requester": Status.WAITING_FOR_REQUESTER,
+    "wait_for_supplier": Status.WAITING_FOR_SUPPLIER,
+    "resume": Status.IN_PROGRESS,
+    "mark_ordered": Status.ORDERED,
+    "complete": Status.COMPLETED,
+    "close": Status.CLOSED,
+    "cancel": Status.CANCELLED,
+    "reopen": Status.IN_PROGRESS,
+}
+
+
+def action_is_legal(action, procurement_request):
+    """Whether the status table allows the action now (regardless of who asks)."""
+    if action == "assign":
+        return procurement_request.is_open and procurement_request.status != Status.PENDING_APPROVAL
+    if action == "resume":
+        return procurement_request.status in {Status.WAITING_FOR_REQUESTER, Status.WAITING_FOR_SUPPLIER, Status.ORDERED}
+    if action == "reopen":
+        return procurement_request.status == Status.COMPLETED
+    if action == "start":
+        return procurement_request.status == Status.ASSIGNED
+    return procurement_request.can_move_to(ACTION_TARGETS[action])
+
+
+def can_perform(user, action, procurement_request):
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return ACTION_RULES[action](user, procurement_request)
+
+
+def available_actions(user, procurement_request):
+    """The actions this user can take on this request right now, in lifecycle order."""
+    return [
+        action
+        for action in ACTION_RULES
+        if action_is_legal(action, procurement_request) and can_perform(user, action, procurement_request)
+    ]

@@ -1,0 +1,1 @@
+# Calendars, SLA policies and clocks arrive with the SLA engine (issue 3).
