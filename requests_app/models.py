@@ -233,7 +233,12 @@ class EventKind(models.TextChoices):
 
 class RequestEventQuerySet(models.QuerySet):
     def for_timeline(self, *, include_internal):
-        events = self.select_related("actor", "comment", "attachment", "assignee")
+        # Files sent with a reply are shown under the reply, not again as their own line.
+        events = (
+            self.exclude(kind=EventKind.ATTACHMENT_ADDED, attachment__comment__isnull=False)
+            .select_related("actor", "comment", "attachment", "assignee")
+            .prefetch_related("comment__attachments")
+        )
         return events if include_internal else events.filter(is_internal=False)
 
 

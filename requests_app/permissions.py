@@ -94,10 +94,14 @@ def _works_it(user, procurement_request):
 
 
 def _approves_it(user, procurement_request):
+    # Nobody approves their own request: a head's own request goes to a procurement manager.
+    if procurement_request.requester_id == user.id:
+        return False
+    head_id = procurement_request.department.head_id
     if procurement_request.department_id in headed_department_ids(user):
         return True
-    # A department without a head must not block its requests: a procurement manager stands in.
-    return is_manager(user) and procurement_request.department.head_id is None
+    # A department without a head (or whose head filed it) must not be blocked: a manager stands in.
+    return is_manager(user) and head_id in {None, procurement_request.requester_id}
 
 
 def _within_reopen_window(procurement_request):

@@ -249,7 +249,6 @@ def procurement_request_claim(*, procurement_request, actor):
         actor=actor,
         kind=EventKind.ASSIGNED,
         assignee=actor,
-        note="Claimed",
     )
 
 

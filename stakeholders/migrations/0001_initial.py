@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,34 +15,71 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Department',
+            name="Department",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('code', models.SlugField(help_text='Short code, e.g. SALES.', max_length=20, unique=True)),
-                ('is_procurement', models.BooleanField(default=False, help_text='The department whose staff work the requests.')),
-                ('is_active', models.BooleanField(default=True)),
-                ('contacts', models.ManyToManyField(blank=True, help_text='Named stakeholder contacts Procurement talks to.', related_name='stakeholder_for', to=settings.AUTH_USER_MODEL)),
-                ('head', models.ForeignKey(blank=True, help_text="Approves the department's requests above the category threshold.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='headed_departments', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("code", models.SlugField(help_text="Short code, e.g. SALES.", max_length=20, unique=True)),
+                (
+                    "is_procurement",
+                    models.BooleanField(default=False, help_text="The department whose staff work the requests."),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "contacts",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Named stakeholder contacts Procurement talks to.",
+                        related_name="stakeholder_for",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "head",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Approves the department's requests above the category threshold.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="headed_departments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job_title', models.CharField(blank=True, max_length=100)),
-                ('department', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='members', to='stakeholders.department')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='membership', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("job_title", models.CharField(blank=True, max_length=100)),
+                (
+                    "department",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="members",
+                        to="stakeholders.department",
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="membership",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['department__name', 'user__username'],
+                "ordering": ["department__name", "user__username"],
             },
         ),
         migrations.AddConstraint(
-            model_name='department',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('code'), name='department_code_ci_unique'),
+            model_name="department",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("code"), name="department_code_ci_unique"
+            ),
         ),
     ]

@@ -1,0 +1,256 @@
+"""Demo data for a first look: departments, one login per role, and requests in every state.
+
+Idempotent: people and departments are upserted, and each demo request has a fixed submission
+token, so a second run finds them and changes nothing.
+"""
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from requests_app import services
+from requests_app.models import Category, Currency, ProcurementRequest, RequestEvent
+from stakeholders.models import Department
+from stakeholders.roles import Role
+from stakeholders.services import department_upsert, person_upsert, roles_ensure
+
+DEMO_PASSWORD = "demo"
+
+DEPARTMENTS = [
+    ("Sales", "SALES"),
+    ("Marketing", "MKT"),
+    ("Operations", "OPS"),
+    ("Manufacturing", "MFG"),
+    ("Finance", "FIN"),
+    ("Quality Assurance", "QA"),
+    ("Research & Development", "RND"),
+    ("Logistics & Distribution", "LOG"),
+    ("Engineering & Design", "ENG"),
+    ("Executive Management", "EXEC"),
+    ("Information Technology", "IT"),
+    ("Service Departments", "SVC"),
+]
+
+# (username, first, last, department code, role, job title)
+PEOPLE = [
+    ("alice", "Alice", "Andersen", "SALES", Role.REQUESTER, "Account manager"),
+    ("carol", "Carol", "Castillo", "SALES", Role.REQUESTER, "Sales assistant"),
+    ("hannah", "Hannah", "Hoffmann", "SALES", Role.DEPARTMENT_HEAD, "Head of Sales"),
+    ("oscar", "Oscar", "Olsen", "FIN", Role.REQUESTER, "Controller"),
+    ("frank", "Frank", "Fischer", "FIN", Role.DEPARTMENT_HEAD, "CFO"),
+    ("ivan", "Ivan", "Ivanov", "IT", Role.REQUESTER, "Systems engineer"),
+    ("greta", "Greta", "Gruber", "IT", Role.DEPARTMENT_HEAD, "CIO"),
+    ("mike", "Mike", "Meyer", "MFG", Role.REQUESTER, "Production planner"),
+    ("nora", "Nora", "Novak", "MKT", Role.REQUESTER, "Event manager"),
+    ("bob", "Bob", "Brandt", "PROC", Role.BUYER, "Buyer, indirect & services"),
+    ("betty", "Betty", "Berger", "PROC", Role.BUYER, "Buyer, IT & software"),
+    ("maria", "Maria", "Martens", "PROC", Role.PROCUREMENT_MANAGER, "Head of Procurement"),
+]
+
+# (key, requester, title, category, priority, value, currency, confidential, days ago, script)
+# The script is the lifecycle the request has been through: each step is (verb, actor, extra).
+REQUESTS = [
+    (
+        "r01",
+        "alice",
+        "Trade fair booth for Hannover Messe",
+        "Travel & events",
+        "high",
+        "18500",
+        "EUR",
+        False,
+        9,
+        [("approve", "hannah", {}), ("assign", "maria", {"assignee": "bob"}), ("start", "bob", {})],
+    ),
+    (
+        "r02",
+        "alice",
+        "CRM licences for five new account managers",
+        "Software & SaaS",
+        "normal",
+        "2400",
+        "EUR",
+        False,
+        6,
+        [
+            ("claim", "betty", {}),
+            ("start", "betty", {}),
+            ("wait_for_requester", "betty", {"note": "Which CRM edition: Professional or Enterprise?"}),
+        ],
+    ),
+    ("r03", "carol", "Printed brochures for Q1 campaign", "Goods", "normal", "1800", "EUR", False, 4, []),
+    ("r04", "alice", "Laptop replacement (broken screen)", "Goods", "urgent", "1350", "EUR", False, 1, []),
+    (
+        "r05",
+        "carol",
+        "Customer gifts for key accounts",
+        "Goods",
+        "low",
+        "950",
+        "EUR",
+        False,
+        15,
+        [
+            ("claim", "bob", {}),
+            ("start", "bob", {}),
+            ("mark_ordered", "bob", {"po_number": "PO-4500012345"}),
+            ("complete", "bob", {"note": "Delivered to the Sales office."}),
+        ],
+    ),
+    ("r06", "hannah", "Sales kick-off venue", "Travel & events", "high", "42000", "EUR", True, 3, []),
+    (
+        "r07",
+        "oscar",
+        "Audit support from external accountants",
+        "Services",
+        "normal",
+        "35000",
+        "EUR",
+        False,
+        12,
+        [("approve", "frank", {}), ("claim", "bob", {}), ("start", "bob", {}), ("wait_for_supplier", "bob", {})],
+    ),
+    ("r08", "oscar", "Renew the treasury platform contract", "Contract renewal", "high", "60000", "USD", False, 5, []),
+    (
+        "r09",
+        "ivan",
+        "Cloud backup storage expansion",
+        "Software & SaaS",
+        "high",
+        "7800",
+        "EUR",
+        False,
+        2,
+        [("approve", "greta", {})],
+    ),
+    (
+        "r10",
+        "ivan",
+        "Network switches for the new wing",
+        "Goods",
+        "normal",
+        "4200",
+        "GBP",
+        False,
+        20,
+        [("claim", "betty", {}), ("start", "betty", {}), ("mark_ordered", "betty", {"po_number": "PO-4500012001"})],
+    ),
+    (
+        "r11",
+        "mike",
+        "Spare parts for the packaging line",
+        "Goods",
+        "urgent",
+        "3100",
+        "EUR",
+        False,
+        1,
+        [("claim", "bob", {})],
+    ),
+    (
+        "r12",
+        "nora",
+        "Photographer for product launch",
+        "Services",
+        "normal",
+        "2500",
+        "EUR",
+        False,
+        7,
+        [("cancel", "nora", {"note": "The launch moved to next quarter."})],
+    ),
+    ("r13", "mike", "CNC milling machine", "Capital equipment", "normal", "145000", "EUR", False, 10, []),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo departments, one login per role (password 'demo') and sample requests. Idempotent."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            roles_ensure()
+            people = self._people()
+            created = self._requests(people)
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(people)} people, {created} new requests."))
+        self.stdout.write("Log in at http://127.0.0.1:8000/ with password 'demo' as: " + ", ".join(sorted(people)))
+
+    def _people(self):
+        departments = {code: department_upsert(name=name, code=code) for name, code in DEPARTMENTS}
+        departments["PROC"] = department_upsert(name="Procurement", code="PROC", is_procurement=True)
+        people = {}
+        for username, first, last, code, role, job_title in PEOPLE:
+            people[username] = person_upsert(
+                username=username,
+                first_name=first,
+                last_name=last,
+                email=f"{username}@example.com",
+                department=departments[code],
+                roles=[role],
+                password=DEMO_PASSWORD,
+                job_title=job_title,
+            )
+            if role == Role.DEPARTMENT_HEAD:
+                Department.objects.filter(pk=departments[code].pk, head__isnull=True).update(head=people[username])
+        admin, created = get_user_model().objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"}
+        )
+        if created:
+            admin.set_password(DEMO_PASSWORD)
+            admin.save(update_fields=["password"])
+        people["admin"] = admin
+        # The procurement manager runs reference data (categories, currencies, departments) in the admin.
+        manager = people["maria"]
+        if not manager.is_staff:
+            manager.is_staff = True
+            manager.save(update_fields=["is_staff"])
+        manager.user_permissions.set(
+            Permission.objects.filter(
+                content_type__app_label__in=["requests_app", "stakeholders"],
+                content_type__model__in=["category", "currency", "department", "membership", "procurementrequest"],
+            )
+        )
+        return people
+
+    def _requests(self, people):
+        created_count = 0
+        now = timezone.now()
+        for key, username, title, category, priority, value, currency, confidential, days_ago, script in REQUESTS:
+            procurement_request, created = services.procurement_request_submit(
+                requester=people[username],
+                title=title,
+                description=f"{title}.\n\nDemo request: details, quantities and specifications would go here.",
+                category=Category.objects.get(name=category),
+                priority=priority,
+                estimated_value=Decimal(value),
+                currency=Currency.objects.get(code=currency),
+                is_confidential=confidential,
+                submission_token=uuid.uuid5(uuid.NAMESPACE_URL, f"servicedesk-demo/{key}"),
+                cost_centre=f"CC-{1000 + len(key) * 7 + int(key[1:])}",
+            )
+            if not created:
+                continue
+            created_count += 1
+            for verb, actor, extra in script:
+                arguments = {k: people[v] if k == "assignee" else v for k, v in extra.items()}
+                getattr(services, f"procurement_request_{verb}")(
+                    procurement_request=procurement_request, actor=people[actor], **arguments
+                )
+            self._backdate(procurement_request, now, days_ago, steps=len(script))
+        return created_count
+
+    def _backdate(self, procurement_request, now, days_ago, *, steps):
+        """Spread the demo request's history over the past days so ages and timelines look real."""
+        start = now - timedelta(days=days_ago, hours=3)
+        ProcurementRequest.objects.filter(pk=procurement_request.pk).update(created_at=start, updated_at=start)
+        events = list(RequestEvent.objects.filter(procurement_request=procurement_request).order_by("id"))
+        spacing = timedelta(days=days_ago) / max(len(events), 1)
+        for index, event in enumerate(events):
+            RequestEvent.objects.filter(pk=event.pk).update(created_at=start + spacing * index)
+        completed = ProcurementRequest.objects.filter(pk=procurement_request.pk, completed_at__isnull=False)
+        completed.update(completed_at=start + spacing * (len(events) - 1))

@@ -1,0 +1,54 @@
+from django import template
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+from requests_app.models import Priority, Status
+
+register = template.Library()
+
+STATUS_STYLES = {
+    Status.SUBMITTED: "text-bg-secondary",
+    Status.PENDING_APPROVAL: "text-bg-warning",
+    Status.APPROVED: "text-bg-info",
+    Status.REJECTED: "text-bg-danger",
+    Status.ASSIGNED: "text-bg-info",
+    Status.IN_PROGRESS: "text-bg-primary",
+    Status.WAITING_FOR_REQUESTER: "text-bg-warning",
+    Status.WAITING_FOR_SUPPLIER: "text-bg-light border",
+    Status.ORDERED: "text-bg-primary",
+    Status.COMPLETED: "text-bg-success",
+    Status.CLOSED: "text-bg-dark",
+    Status.CANCELLED: "text-bg-light border text-decoration-line-through",
+}
+PRIORITY_STYLES = {
+    Priority.LOW: "text-body-secondary",
+    Priority.NORMAL: "",
+    Priority.HIGH: "text-warning-emphasis fw-semibold",
+    Priority.URGENT: "text-danger fw-bold",
+}
+
+
+@register.simple_tag
+def status_badge(status):
+    return format_html(
+        '<span class="badge {}">{}</span>', STATUS_STYLES.get(status, "text-bg-light"), Status(status).label
+    )
+
+
+@register.simple_tag
+def priority_label(priority):
+    return format_html('<span class="{}">{}</span>', PRIORITY_STYLES.get(priority, ""), Priority(priority).label)
+
+
+@register.filter
+def person(user):
+    """A person's display name, or 'the service desk' for automatic actions."""
+    if user is None:
+        return "Service desk"
+    return user.get_full_name() or user.username
+
+
+@register.filter
+def age(moment):
+    """How long ago, in its largest unit only ('3 days'), for dense tables."""
+    return timesince(moment, depth=1)

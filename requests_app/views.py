@@ -1,0 +1,299 @@
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views import View
+from django.views.generic import DetailView, ListView
+
+from stakeholders.roles import SUBMIT, VIEW_ALL, perm_name
+
+from . import permissions, services
+from .forms import (
+    AssignForm,
+    CommentForm,
+    NoteForm,
+    OrderForm,
+    ProcurementRequestForm,
+    QuestionForm,
+    ReasonForm,
+    RequestFilterForm,
+)
+from .models import Attachment, ProcurementRequest, Status
+
+
+def home(request):
+    """Send each role to the page they start their day on."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    if permissions.is_procurement_staff(request.user):
+        return redirect("requests_app:all")
+    if permissions.headed_department_ids(request.user):
+        return redirect("requests_app:approvals")
+    return redirect("requests_app:mine")
+
+
+def _visible_request_or_404(user, reference):
+    return get_object_or_404(
+        ProcurementRequest.objects.visible_to(user).select_related(
+            "category", "department__head", "requester", "assignee", "currency"
+        ),
+        reference=reference,
+    )
+
+
+def _apply_service_errors(form, error):
+    """Show a service's ValidationError beside the field it names, or above the form."""
+    if hasattr(error, "error_dict"):
+        for field, messages_ in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages_)
+    else:
+        form.add_error(None, error.messages)
+
+
+class RequestCreateView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    permission_required = perm_name(SUBMIT)
+    template_name = "requests_app/request_form.html"
+
+    def get(self, request):
+        return render(request, self.template_name, {"form": ProcurementRequestForm()})
+
+    def post(self, request):
+        form = ProcurementRequestForm(request.POST, request.FILES)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                procurement_request, created = services.procurement_request_submit(
+                    requester=request.user,
+                    title=data["title"],
+                    description=data["description"],
+                    category=data["category"],
+                    priority=data["priority"],
+                    estimated_value=data["estimated_value"],
+                    currency=data["currency"],
+                    cost_centre=data["cost_centre"],
+                    needed_by=data["needed_by"],
+                    suggested_supplier=data["suggested_supplier"],
+                    is_confidential=data["is_confidential"],
+                    submission_token=data["submission_token"],
+                    files=data["attachments"],
+                )
+            except ValidationError as error:
+                _apply_service_errors(form, error)
+            else:
+                if not created:
+                    messages.info(request, f"This form was already sent: {procurement_request.reference}.")
+                return redirect("requests_app:confirmation", reference=procurement_request.reference)
+        return render(request, self.template_name, {"form": form}, status=400)
+
+
+class RequestConfirmationView(LoginRequiredMixin, DetailView):
+    template_name = "requests_app/request_confirmation.html"
+    context_object_name = "procurement_request"
+
+    def get_object(self, queryset=None):
+        return _visible_request_or_404(self.request.user, self.kwargs["reference"])
+
+
+class RequestListView(LoginRequiredMixin, ListView):
+    """One list page per scope; all share filters, ordering and pagination."""
+
+    template_name = "requests_app/request_list.html"
+    context_object_name = "procurement_requests"
+    paginate_by = 25
+    scope = "mine"
+    titles = {
+        "mine": "My requests",
+        "department": "My department's requests",
+        "approvals": "Waiting for my approval",
+        "all": "All requests",
+    }
+
+    def get_queryset(self):
+        user = self.request.user
+        requests = ProcurementRequest.objects.visible_to(user).with_list_relations()
+        if self.scope == "mine":
+            requests = requests.filter(requester=user)
+        elif self.scope == "department":
+            department_id = permissions.user_department_id(user)
+            headed = permissions.headed_department_ids(user)
+            requests = requests.filter(department_id__in={department_id, *headed} - {None})
+        elif self.scope == "approvals":
+            requests = requests.filter(
+                department_id__in=permissions.headed_department_ids(user), status=Status.PENDING_APPROVAL
+            )
+        elif self.scope == "all" and not user.has_perm(perm_name(VIEW_ALL)):
+            raise PermissionDenied
+        self.filter_form = RequestFilterForm(self.request.GET or None)
+        return self.filter_form.apply(requests)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            title=self.titles[self.scope],
+            scope=self.scope,
+            filter_form=self.filter_form,
+            querystring=query.urlencode(),
+            show_requester=self.scope != "mine",
+        )
+        return context
+
+
+class RequestDetailView(LoginRequiredMixin, View):
+    template_name = "requests_app/request_detail.html"
+
+    def get(self, request, reference):
+        procurement_request = _visible_request_or_404(request.user, reference)
+        return render(request, self.template_name, detail_context(request, procurement_request))
+
+
+def detail_context(request, procurement_request, *, comment_form=None, action_forms=None):
+    user = request.user
+    include_internal = permissions.can_view_internal(user)
+    actions = permissions.available_actions(user, procurement_request)
+    forms_by_action = {action: ACTION_FORMS.get(action, NoteForm)() for action in actions}
+    forms_by_action.update(action_forms or {})
+    waiting_question = None
+    if procurement_request.status == Status.WAITING_FOR_REQUESTER:
+        waiting_question = (
+            procurement_request.events.filter(to_status=Status.WAITING_FOR_REQUESTER)
+            .select_related("actor")
+            .order_by("-created_at", "-id")
+            .first()
+        )
+    return {
+        "procurement_request": procurement_request,
+        "waiting_question": waiting_question,
+        "is_requester_side": permissions.is_requester_side(user, procurement_request),
+        "events": procurement_request.events.for_timeline(include_internal=include_internal),
+        "attachments": procurement_request.attachments.filter(
+            **({} if include_internal else {"is_internal": False})
+        ).select_related("uploaded_by"),
+        "can_reply": permissions.can_reply(user, procurement_request),
+        "comment_form": comment_form or CommentForm(allow_internal=include_internal),
+        "actions": [(action, ACTION_LABELS[action], forms_by_action[action]) for action in actions],
+    }
+
+
+class CommentCreateView(LoginRequiredMixin, View):
+    """Post a reply or note; htmx swaps the conversation in place, plain POST redirects back."""
+
+    def post(self, request, reference):
+        procurement_request = _visible_request_or_404(request.user, reference)
+        allow_internal = permissions.can_view_internal(request.user)
+        form = CommentForm(request.POST, request.FILES, allow_internal=allow_internal)
+        if form.is_valid():
+            try:
+                services.comment_add(
+                    procurement_request=procurement_request,
+                    author=request.user,
+                    body=form.cleaned_data["body"],
+                    is_internal=form.cleaned_data.get("is_internal", False),
+                    files=form.cleaned_data["attachments"],
+                )
+            except ValidationError as error:
+                _apply_service_errors(form, error)
+            else:
+                if request.htmx:
+                    procurement_request.refresh_from_db()
+                    return render(
+                        request,
+                        "requests_app/_partials/conversation.html",
+                        detail_context(request, procurement_request),
+                    )
+                messages.success(request, "Your message was added.")
+                return redirect("requests_app:detail", reference=reference)
+        template = "requests_app/_partials/conversation.html" if request.htmx else "requests_app/request_detail.html"
+        return render(request, template, detail_context(request, procurement_request, comment_form=form), status=400)
+
+
+# The form each action asks for (NoteForm when not listed) and the label of its button.
+ACTION_FORMS = {
+    "reject": ReasonForm,
+    "cancel": ReasonForm,
+    "reopen": ReasonForm,
+    "wait_for_requester": QuestionForm,
+    "mark_ordered": OrderForm,
+    "assign": AssignForm,
+}
+ACTION_LABELS = {
+    "approve": "Approve",
+    "reject": "Reject",
+    "claim": "Claim",
+    "assign": "Assign",
+    "start": "Start work",
+    "wait_for_requester": "Ask the requester",
+    "wait_for_supplier": "Waiting for supplier",
+    "resume": "Resume work",
+    "mark_ordered": "Record order",
+    "complete": "Complete",
+    "close": "Close",
+    "cancel": "Cancel request",
+    "reopen": "Reopen",
+}
+ACTION_SERVICES = {
+    "approve": services.procurement_request_approve,
+    "reject": services.procurement_request_reject,
+    "claim": services.procurement_request_claim,
+    "assign": services.procurement_request_assign,
+    "start": services.procurement_request_start,
+    "wait_for_requester": services.procurement_request_wait_for_requester,
+    "wait_for_supplier": services.procurement_request_wait_for_supplier,
+    "resume": services.procurement_request_resume,
+    "mark_ordered": services.procurement_request_mark_ordered,
+    "complete": services.procurement_request_complete,
+    "close": services.procurement_request_close,
+    "cancel": services.procurement_request_cancel,
+    "reopen": services.procurement_request_reopen,
+}
+
+
+class RequestActionView(LoginRequiredMixin, View):
+    """One URL per lifecycle action; `action` is set in urls.py."""
+
+    action = None
+
+    def post(self, request, reference):
+        procurement_request = _visible_request_or_404(request.user, reference)
+        form = ACTION_FORMS.get(self.action, NoteForm)(request.POST)
+        if form.is_valid():
+            arguments = {
+                key: value for key, value in form.cleaned_data.items() if key in {"note", "po_number", "assignee"}
+            }
+            if self.action == "claim":
+                arguments.pop("note", None)
+            try:
+                ACTION_SERVICES[self.action](procurement_request=procurement_request, actor=request.user, **arguments)
+            except services.ActionNotAllowed as error:
+                messages.error(request, str(error))
+                return redirect("requests_app:detail", reference=reference)
+            except ValidationError as error:
+                _apply_service_errors(form, error)
+            else:
+                messages.success(request, f"{reference}: {ACTION_LABELS[self.action].lower()} — done.")
+                return redirect("requests_app:detail", reference=reference)
+        context = detail_context(request, procurement_request, action_forms={self.action: form})
+        context["open_action"] = self.action
+        return render(request, "requests_app/request_detail.html", context, status=400)
+
+
+class AttachmentDownloadView(LoginRequiredMixin, View):
+    """Files are only ever served through here, after the same visibility check as the page."""
+
+    def get(self, request, reference, attachment_id):
+        procurement_request = _visible_request_or_404(request.user, reference)
+        attachment = get_object_or_404(Attachment, pk=attachment_id, procurement_request=procurement_request)
+        if attachment.is_internal and not permissions.can_view_internal(request.user):
+            raise Http404
+        try:
+            handle = attachment.file.open("rb")
+        except FileNotFoundError as missing:
+            raise Http404 from missing
+        response = FileResponse(
+            handle, as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response
