@@ -109,3 +109,32 @@ class RequestEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    list_display = ["procurement_request", "author", "is_internal", "created_at"]
+    list_filter = ["is_internal"]
+    search_fields = ["procurement_request__reference", "body", "author__username"]
+    list_select_related = ["procurement_request", "author"]
+    readonly_fields = ["procurement_request", "author", "body", "is_internal", "created_at"]
+
+    def has_add_permission(self, request):
+        return False  # replies go through the request page so that the timeline and resume rules apply
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):
+    list_display = ["original_name", "procurement_request", "uploaded_by", "content_type", "size", "created_at"]
+    list_filter = ["content_type", "is_internal"]
+    search_fields = ["original_name", "procurement_request__reference"]
+    list_select_related = ["procurement_request", "uploaded_by"]
+    # The file itself is not linked: downloads go through the permission-checked view.
+    fields = ["procurement_request", "comment", "uploaded_by", "original_name", "content_type", "size", "is_internal"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False

@@ -38,7 +38,8 @@ _MARKUP_STARTS = (b"<!doctype", b"<html", b"<script", b"<svg", b"<?xml", b"<body
 def _looks_like_plain_text(head):
     if b"\x00" in head:
         return False
-    if head.lstrip().lower().startswith(_MARKUP_STARTS):
+    # A UTF-8 byte-order mark must not hide markup behind it.
+    if head.removeprefix(b"\xef\xbb\xbf").lstrip().lower().startswith(_MARKUP_STARTS):
         return False
     try:
         head.decode("utf-8")

@@ -51,7 +51,8 @@ class AttachmentsField(forms.FileField):
 
 
 class ProcurementRequestForm(forms.ModelForm):
-    submission_token = forms.UUIDField(widget=forms.HiddenInput)
+    # Missing only for clients that bypass the page; they get a fresh token (no duplicate guard).
+    submission_token = forms.UUIDField(widget=forms.HiddenInput, required=False)
     attachments = AttachmentsField(label="Attachments")
 
     class Meta:
@@ -105,6 +106,9 @@ class ProcurementRequestForm(forms.ModelForm):
             "is_confidential",
             "attachments",
         )
+
+    def clean_submission_token(self):
+        return self.cleaned_data.get("submission_token") or uuid.uuid4()
 
     def clean_needed_by(self):
         needed_by = self.cleaned_data.get("needed_by")

@@ -4,7 +4,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -134,8 +134,22 @@ class ProcurementRequestQuerySet(models.QuerySet):
         return self.filter(status__in=OPEN_STATUSES)
 
     def with_list_relations(self):
-        """What every list row shows, fetched in the same query."""
-        return self.select_related("category", "department", "requester", "assignee")
+        """What every list row shows, fetched in the same query (without the long description)."""
+        return self.select_related("category", "department", "requester", "assignee").defer("description")
+
+    def awaiting_approval_by(self, user):
+        """Pending requests this user decides: their department's (not their own), and, for a
+        procurement manager, those whose head cannot decide (none, inactive, or the requester)."""
+        from .permissions import headed_department_ids, is_manager
+
+        rule = Q(department_id__in=headed_department_ids(user)) & ~Q(requester=user)
+        if is_manager(user):
+            rule |= (
+                Q(department__head__isnull=True)
+                | Q(department__head__is_active=False)
+                | Q(department__head=F("requester"))
+            ) & ~Q(requester=user)
+        return self.filter(rule, status=Status.PENDING_APPROVAL)
 
     def visible_to(self, user):
         """Requests the user may see; everything else is a 404, exactly like a missing row."""
@@ -203,6 +217,7 @@ class ProcurementRequest(models.Model):
             models.CheckConstraint(condition=Q(status__in=Status.values), name="request_status_valid"),
         ]
         indexes = [
+            models.Index(fields=["-created_at", "-id"], name="request_newest_first"),
             models.Index(fields=["department", "status"]),
             models.Index(fields=["requester", "-created_at"]),
             models.Index(fields=["assignee", "status"]),

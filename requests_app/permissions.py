@@ -93,15 +93,20 @@ def _works_it(user, procurement_request):
     return is_manager(user) or (is_buyer(user) and procurement_request.assignee_id == user.id)
 
 
+def head_can_approve(procurement_request):
+    """Whether the department head can decide this request (exists, active, and did not file it)."""
+    head = procurement_request.department.head
+    return head is not None and head.is_active and head.pk != procurement_request.requester_id
+
+
 def _approves_it(user, procurement_request):
     # Nobody approves their own request: a head's own request goes to a procurement manager.
     if procurement_request.requester_id == user.id:
         return False
-    head_id = procurement_request.department.head_id
     if procurement_request.department_id in headed_department_ids(user):
         return True
-    # A department without a head (or whose head filed it) must not be blocked: a manager stands in.
-    return is_manager(user) and head_id in {None, procurement_request.requester_id}
+    # A department whose head cannot decide must not be blocked: a procurement manager stands in.
+    return is_manager(user) and not head_can_approve(procurement_request)
 
 
 def _within_reopen_window(procurement_request):
@@ -117,7 +122,7 @@ def _within_reopen_window(procurement_request):
 ACTION_RULES = {
     "approve": _approves_it,
     "reject": _approves_it,
-    "claim": lambda user, pr: is_buyer(user) and pr.assignee_id is None and pr.status in CLAIMABLE_STATUSES,
+    "claim": lambda user, pr: is_buyer(user),
     "assign": lambda user, pr: is_manager(user),
     "start": _works_it,
     "wait_for_requester": _works_it,
@@ -150,6 +155,9 @@ ACTION_TARGETS = {
 
 def action_is_legal(action, procurement_request):
     """Whether the status table allows the action now (regardless of who asks)."""
+    if action == "claim":
+        # A request someone already took is a state ("too late"), not a matter of permission.
+        return procurement_request.assignee_id is None and procurement_request.status in CLAIMABLE_STATUSES
     if action == "assign":
         return procurement_request.is_open and procurement_request.status != Status.PENDING_APPROVAL
     if action == "resume":

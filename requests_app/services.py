@@ -143,13 +143,19 @@ def procurement_request_submit(
     _event(procurement_request, kind=EventKind.CREATED, actor=requester, to_status=Status.SUBMITTED)
     _attachments_add(procurement_request=procurement_request, uploader=requester, files=files)
     if needs_approval:
+        head = procurement_request.department.head
+        approver = (
+            f"{head.get_full_name() or head.username}, head of {procurement_request.department}"
+            if permissions.head_can_approve(procurement_request)
+            else "a procurement manager"
+        )
         procurement_request = _transition(
             procurement_request,
             to_status=Status.PENDING_APPROVAL,
             actor=None,
             note=(
-                f"{procurement_request.category} above {category.approval_threshold:,.2f} "
-                f"{settings.PROCUREMENT_BASE_CURRENCY} needs the department head's approval."
+                f"{category} requests above {category.approval_threshold:,.2f} "
+                f"{settings.PROCUREMENT_BASE_CURRENCY} need approval; waiting for {approver}."
             ),
         )
     return procurement_request, True
@@ -349,6 +355,8 @@ def comment_add(*, procurement_request, author, body, is_internal=False, files=(
 
     A requester's reply to a request waiting for them hands it back to Procurement.
     """
+    # Lock and re-read: whether a reply resumes the request depends on the stored status, not the caller's copy.
+    procurement_request = ProcurementRequest.objects.select_for_update().get(pk=procurement_request.pk)
     if not permissions.can_reply(author, procurement_request):
         raise PermissionDenied("You cannot reply to this request.")
     if is_internal and not permissions.can_view_internal(author):

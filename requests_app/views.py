@@ -1,8 +1,9 @@
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views import View
 from django.views.generic import DetailView, ListView
 
@@ -40,6 +41,10 @@ def _visible_request_or_404(user, reference):
         ),
         reference=reference,
     )
+
+
+def procurement_request_url(procurement_request):
+    return reverse("requests_app:detail", kwargs={"reference": procurement_request.reference})
 
 
 def _apply_service_errors(form, error):
@@ -119,13 +124,17 @@ class RequestListView(LoginRequiredMixin, ListView):
             headed = permissions.headed_department_ids(user)
             requests = requests.filter(department_id__in={department_id, *headed} - {None})
         elif self.scope == "approvals":
-            requests = requests.filter(
-                department_id__in=permissions.headed_department_ids(user), status=Status.PENDING_APPROVAL
-            )
+            requests = requests.awaiting_approval_by(user)
         elif self.scope == "all" and not user.has_perm(perm_name(VIEW_ALL)):
             raise PermissionDenied
         self.filter_form = RequestFilterForm(self.request.GET or None)
         return self.filter_form.apply(requests)
+
+    def paginate_queryset(self, queryset, page_size):
+        # A page number past the end or not a number shows the nearest page instead of a 404.
+        paginator = self.get_paginator(queryset, page_size, allow_empty_first_page=True)
+        page = paginator.get_page(self.request.GET.get("page"))
+        return paginator, page, page.object_list, page.has_other_pages()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -153,7 +162,7 @@ def detail_context(request, procurement_request, *, comment_form=None, action_fo
     user = request.user
     include_internal = permissions.can_view_internal(user)
     actions = permissions.available_actions(user, procurement_request)
-    forms_by_action = {action: ACTION_FORMS.get(action, NoteForm)() for action in actions}
+    forms_by_action = {action: action_form(action) for action in actions}
     forms_by_action.update(action_forms or {})
     waiting_question = None
     if procurement_request.status == Status.WAITING_FOR_REQUESTER:
@@ -197,7 +206,14 @@ class CommentCreateView(LoginRequiredMixin, View):
                 _apply_service_errors(form, error)
             else:
                 if request.htmx:
+                    status_before = procurement_request.status
                     procurement_request.refresh_from_db()
+                    if procurement_request.status != status_before:
+                        # The status badge, banner and actions sit outside the swapped part.
+                        messages.success(request, "Your message was added and the request is back with Procurement.")
+                        response = HttpResponse(status=204)
+                        response["HX-Redirect"] = procurement_request_url(procurement_request)
+                        return response
                     return render(
                         request,
                         "requests_app/_partials/conversation.html",
@@ -218,6 +234,14 @@ ACTION_FORMS = {
     "mark_ordered": OrderForm,
     "assign": AssignForm,
 }
+
+
+def action_form(action, data=None):
+    # Several action forms share a page and field names ("note"): prefix the ids, not the names,
+    # so that each label and error points at its own field.
+    return ACTION_FORMS.get(action, NoteForm)(data, auto_id=f"id_{action}_%s")
+
+
 ACTION_LABELS = {
     "approve": "Approve",
     "reject": "Reject",
@@ -232,6 +256,21 @@ ACTION_LABELS = {
     "close": "Close",
     "cancel": "Cancel request",
     "reopen": "Reopen",
+}
+ACTION_DONE = {
+    "approve": "is approved; Procurement will pick it up",
+    "reject": "is rejected; the requester sees your reason",
+    "claim": "is yours now",
+    "assign": "is assigned",
+    "start": "is in progress",
+    "wait_for_requester": "is waiting for the requester's answer",
+    "wait_for_supplier": "is waiting for the supplier",
+    "resume": "is in progress again",
+    "mark_ordered": "is ordered; the PO number is recorded",
+    "complete": "is completed",
+    "close": "is closed",
+    "cancel": "is cancelled",
+    "reopen": "is reopened and back in progress",
 }
 ACTION_SERVICES = {
     "approve": services.procurement_request_approve,
@@ -257,7 +296,7 @@ class RequestActionView(LoginRequiredMixin, View):
 
     def post(self, request, reference):
         procurement_request = _visible_request_or_404(request.user, reference)
-        form = ACTION_FORMS.get(self.action, NoteForm)(request.POST)
+        form = action_form(self.action, request.POST)
         if form.is_valid():
             arguments = {
                 key: value for key, value in form.cleaned_data.items() if key in {"note", "po_number", "assignee"}
@@ -272,7 +311,7 @@ class RequestActionView(LoginRequiredMixin, View):
             except ValidationError as error:
                 _apply_service_errors(form, error)
             else:
-                messages.success(request, f"{reference}: {ACTION_LABELS[self.action].lower()} — done.")
+                messages.success(request, f"{reference} {ACTION_DONE[self.action]}.")
                 return redirect("requests_app:detail", reference=reference)
         context = detail_context(request, procurement_request, action_forms={self.action: form})
         context["open_action"] = self.action

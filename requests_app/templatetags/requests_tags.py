@@ -1,4 +1,7 @@
+from datetime import timedelta
+
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
@@ -51,4 +54,6 @@ def person(user):
 @register.filter
 def age(moment):
     """How long ago, in its largest unit only ('3 days'), for dense tables."""
+    if timezone.now() - moment < timedelta(minutes=1):
+        return "just now"
     return timesince(moment, depth=1)

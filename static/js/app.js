@@ -15,3 +15,33 @@ document.addEventListener("htmx:afterRequest", function (event) {
     button.disabled = false;
   });
 });
+// htmx: an expired session answers with the login page; go there instead of swapping it in.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  const url = event.detail.xhr.responseURL || "";
+  if (url.indexOf("/login/") !== -1) {
+    event.detail.shouldSwap = false;
+    window.location.assign(url);
+  }
+});
+// htmx: errors that are not form errors (403, 404, 500, network) must not fail silently.
+function showHtmxError(text) {
+  const box = document.createElement("div");
+  box.className = "alert alert-danger alert-dismissible fade show position-fixed bottom-0 end-0 m-3";
+  box.setAttribute("role", "alert");
+  box.textContent = text;
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "btn-close";
+  close.setAttribute("data-bs-dismiss", "alert");
+  close.setAttribute("aria-label", "Close");
+  box.appendChild(close);
+  document.body.appendChild(box);
+}
+document.addEventListener("htmx:responseError", function (event) {
+  const status = event.detail.xhr.status;
+  const reasons = {403: "You are not allowed to do that.", 404: "This request no longer exists or is not visible to you."};
+  showHtmxError(reasons[status] || "Something went wrong (" + status + "). Nothing was saved; please try again.");
+});
+document.addEventListener("htmx:sendError", function () {
+  showHtmxError("The service desk could not be reached. Nothing was saved; check your connection and try again.");
+});

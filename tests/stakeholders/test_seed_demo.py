@@ -1,0 +1,112 @@
+"""`seed_demo`: departments, one login per role and demo requests; a second run adds nothing."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from requests_app.models import Attachment, Comment, ProcurementRequest, RequestEvent, Status
+from stakeholders.models import Department, Membership
+
+INTERNAL_CUSTOMERS = {
+    "Sales",
+    "Marketing",
+    "Operations",
+    "Manufacturing",
+    "Finance",
+    "Quality Assurance",
+    "Research & Development",
+    "Logistics & Distribution",
+    "Engineering & Design",
+    "Executive Management",
+    "Information Technology",
+    "Service Departments",
+}
+# username -> (department, role group)
+ONE_PER_ROLE = {
+    "alice": ("Sales", "Requester"),
+    "hannah": ("Sales", "Department head"),
+    "bob": ("Procurement", "Buyer"),
+    "maria": ("Procurement", "Procurement manager"),
+}
+
+
+def seed():
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def counts():
+    return {
+        "users": get_user_model().objects.count(),
+        "departments": Department.objects.count(),
+        "memberships": Membership.objects.count(),
+        "requests": ProcurementRequest.objects.count(),
+        "events": RequestEvent.objects.count(),
+        "comments": Comment.objects.count(),
+        "attachments": Attachment.objects.count(),
+    }
+
+
+@pytest.mark.django_db
+def test_seeding_creates_the_departments_and_procurement():
+    # when the demo data is seeded
+    seed()
+    # then the 12 internal customers and Procurement exist, and only Procurement works requests
+    assert set(Department.objects.values_list("name", flat=True)) == INTERNAL_CUSTOMERS | {"Procurement"}
+    assert list(Department.objects.filter(is_procurement=True).values_list("name", flat=True)) == ["Procurement"]
+
+
+@pytest.mark.django_db
+def test_seeding_creates_one_login_per_role_and_an_admin():
+    # when the demo data is seeded
+    seed()
+    # then each role has its demo user, in its department, with the demo password
+    users = get_user_model().objects.prefetch_related("groups").select_related("membership__department")
+    for username, (department, role) in ONE_PER_ROLE.items():
+        user = users.get(username=username)
+        assert user.membership.department.name == department, username
+        assert [group.name for group in user.groups.all()] == [role], username
+        assert user.check_password("demo"), username
+    assert Department.objects.get(name="Sales").head.username == "hannah"
+    admin = users.get(username="admin")
+    assert admin.is_superuser and admin.is_staff
+    assert admin.check_password("demo")
+
+
+@pytest.mark.django_db
+def test_seeding_creates_demo_requests_across_the_lifecycle():
+    # when the demo data is seeded
+    output = seed()
+    # then there are demo requests in many states, each with its history
+    statuses = set(ProcurementRequest.objects.values_list("status", flat=True))
+    assert ProcurementRequest.objects.count() == 13
+    assert {
+        Status.PENDING_APPROVAL,
+        Status.APPROVED,
+        Status.ASSIGNED,
+        Status.IN_PROGRESS,
+        Status.WAITING_FOR_REQUESTER,
+        Status.WAITING_FOR_SUPPLIER,
+        Status.ORDERED,
+        Status.COMPLETED,
+        Status.CANCELLED,
+    } <= statuses
+    assert not ProcurementRequest.objects.filter(events__isnull=True).exists()
+    assert "13 new requests" in output
+
+
+@pytest.mark.django_db
+def test_seeding_twice_creates_nothing_new():
+    # given the demo data seeded once
+    seed()
+    before = counts()
+    statuses = dict(ProcurementRequest.objects.values_list("reference", "status"))
+    # when it is seeded again
+    output = seed()
+    # then nothing was added or changed
+    assert counts() == before
+    assert dict(ProcurementRequest.objects.values_list("reference", "status")) == statuses
+    assert "0 new requests" in output
