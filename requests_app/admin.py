@@ -18,6 +18,19 @@ class CurrencyAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
 
 
+class AuditTrailAdmin(admin.ModelAdmin):
+    """The timeline's rows are written by the services only: the admin shows them, never edits."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
@@ -95,39 +108,24 @@ class ProcurementRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(RequestEvent)
-class RequestEventAdmin(admin.ModelAdmin):
+class RequestEventAdmin(AuditTrailAdmin):
     list_display = ["procurement_request", "kind", "actor", "from_status", "to_status", "created_at"]
     list_filter = ["kind", "to_status"]
     search_fields = ["procurement_request__reference", "note"]
     list_select_related = ["procurement_request", "actor"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Comment)
-class CommentAdmin(admin.ModelAdmin):
+class CommentAdmin(AuditTrailAdmin):
     list_display = ["procurement_request", "author", "is_internal", "created_at"]
     list_filter = ["is_internal"]
     search_fields = ["procurement_request__reference", "body", "author__username"]
     list_select_related = ["procurement_request", "author"]
     readonly_fields = ["procurement_request", "author", "body", "is_internal", "created_at"]
 
-    def has_add_permission(self, request):
-        return False  # replies go through the request page so that the timeline and resume rules apply
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Attachment)
-class AttachmentAdmin(admin.ModelAdmin):
+class AttachmentAdmin(AuditTrailAdmin):
     list_display = ["original_name", "procurement_request", "uploaded_by", "content_type", "size", "created_at"]
     list_filter = ["content_type", "is_internal"]
     search_fields = ["original_name", "procurement_request__reference"]
@@ -135,6 +133,3 @@ class AttachmentAdmin(admin.ModelAdmin):
     # The file itself is not linked: downloads go through the permission-checked view.
     fields = ["procurement_request", "comment", "uploaded_by", "original_name", "content_type", "size", "is_internal"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False

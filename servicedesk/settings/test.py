@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import DATABASES, VAR_DIR, env
+from .base import CELERY_BROKER_URL, DATABASES, STATIC_ROOT, VAR_DIR, env
 
 DEBUG = False
 SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"
@@ -23,3 +23,19 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 
 # Tests that would skip for a missing service fail instead when this is set (CI sets it).
 REQUIRE_SERVICES = env.bool("SERVICEDESK_REQUIRE_SERVICES", default=False)
+
+# The suite's own Celery queue and embedded-broker folder: the worker the tests start and a developer's
+# `make run` worker never take each other's tasks, whether they share a Redis or a laptop's var/.
+CELERY_TASK_DEFAULT_QUEUE = "servicedesk-tests"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_DIR = VAR_DIR / "test-celery-broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,  # defined by base.py for the filesystem transport
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
+    }
+
+# WhiteNoise looks for STATIC_ROOT at start-up; `make test` fills it, a bare pytest run needs it to exist.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
