@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Attachment, Category, Comment, Currency, ProcurementRequest, RequestEvent
+from .models import Attachment, Category, Comment, Currency, ProcurementRequest, ReferenceCounter, RequestEvent
 
 
 @admin.register(Category)
@@ -62,8 +62,9 @@ class AttachmentInline(ReadOnlyInline):
 
 
 @admin.register(ProcurementRequest)
-class ProcurementRequestAdmin(admin.ModelAdmin):
-    """Read-mostly: status, assignment and comments change through the services, not here."""
+class ProcurementRequestAdmin(AuditTrailAdmin):
+    """View-only: every change to a request goes through its services (approval, numbering, the
+    timeline), which the request page and its actions call."""
 
     list_display = ["reference", "title", "department", "category", "priority", "status", "assignee", "created_at"]
     list_filter = ["status", "priority", "category", "department", "is_confidential"]
@@ -100,12 +101,6 @@ class ProcurementRequestAdmin(admin.ModelAdmin):
     ]
     inlines = [EventInline, CommentInline, AttachmentInline]
 
-    def has_add_permission(self, request):
-        return False  # requests are filed through the portal so that numbering and approval apply
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the audit trail is never deleted
-
 
 @admin.register(RequestEvent)
 class RequestEventAdmin(AuditTrailAdmin):
@@ -133,3 +128,10 @@ class AttachmentAdmin(AuditTrailAdmin):
     # The file itself is not linked: downloads go through the permission-checked view.
     fields = ["procurement_request", "comment", "uploaded_by", "original_name", "content_type", "size", "is_internal"]
     readonly_fields = fields
+
+
+@admin.register(ReferenceCounter)
+class ReferenceCounterAdmin(AuditTrailAdmin):
+    """Shown so that an administrator can see the last number issued per year; never edited by hand."""
+
+    list_display = ["year", "last_number"]

@@ -212,7 +212,16 @@ class Command(BaseCommand):
         manager.user_permissions.set(
             Permission.objects.filter(
                 content_type__app_label__in=["requests_app", "stakeholders"],
-                content_type__model__in=["category", "currency", "department", "membership", "procurementrequest"],
+                content_type__model__in=[
+                    "category",
+                    "currency",
+                    "department",
+                    "membership",
+                    "procurementrequest",
+                    "requestevent",
+                    "comment",
+                    "attachment",
+                ],
             )
         )
         return people
