@@ -18,8 +18,8 @@ class CurrencyAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
 
 
-class AuditTrailAdmin(admin.ModelAdmin):
-    """The timeline's rows are written by the services only: the admin shows them, never edits."""
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the services only (timelines, clocks): the admin shows them, never edits."""
 
     def has_add_permission(self, request):
         return False
@@ -42,6 +42,9 @@ class ReadOnlyInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 class EventInline(ReadOnlyInline):
     model = RequestEvent
@@ -62,7 +65,7 @@ class AttachmentInline(ReadOnlyInline):
 
 
 @admin.register(ProcurementRequest)
-class ProcurementRequestAdmin(AuditTrailAdmin):
+class ProcurementRequestAdmin(ViewOnlyAdmin):
     """View-only: every change to a request goes through its services (approval, numbering, the
     timeline), which the request page and its actions call."""
 
@@ -103,7 +106,7 @@ class ProcurementRequestAdmin(AuditTrailAdmin):
 
 
 @admin.register(RequestEvent)
-class RequestEventAdmin(AuditTrailAdmin):
+class RequestEventAdmin(ViewOnlyAdmin):
     list_display = ["procurement_request", "kind", "actor", "from_status", "to_status", "created_at"]
     list_filter = ["kind", "to_status"]
     search_fields = ["procurement_request__reference", "note"]
@@ -111,7 +114,7 @@ class RequestEventAdmin(AuditTrailAdmin):
 
 
 @admin.register(Comment)
-class CommentAdmin(AuditTrailAdmin):
+class CommentAdmin(ViewOnlyAdmin):
     list_display = ["procurement_request", "author", "is_internal", "created_at"]
     list_filter = ["is_internal"]
     search_fields = ["procurement_request__reference", "body", "author__username"]
@@ -120,7 +123,7 @@ class CommentAdmin(AuditTrailAdmin):
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(AuditTrailAdmin):
+class AttachmentAdmin(ViewOnlyAdmin):
     list_display = ["original_name", "procurement_request", "uploaded_by", "content_type", "size", "created_at"]
     list_filter = ["content_type", "is_internal"]
     search_fields = ["original_name", "procurement_request__reference"]
@@ -131,7 +134,7 @@ class AttachmentAdmin(AuditTrailAdmin):
 
 
 @admin.register(ReferenceCounter)
-class ReferenceCounterAdmin(AuditTrailAdmin):
+class ReferenceCounterAdmin(ViewOnlyAdmin):
     """Shown so that an administrator can see the last number issued per year; never edited by hand."""
 
     list_display = ["year", "last_number"]

@@ -96,6 +96,12 @@ class ProcurementRequestForm(forms.ModelForm):
             Field("title", autofocus=True),
             "description",
             Row(Column("category", css_class="col-md-6"), Column("priority", css_class="col-md-6")),
+            # The promised targets for the chosen category and priority, fetched without a reload.
+            HTML(
+                '<div class="mb-3" aria-live="polite" hx-get="{% url \'slas:promise\' %}" '
+                'hx-trigger="load, change from:#id_category, change from:#id_priority" '
+                'hx-include="#id_category, #id_priority"></div>'
+            ),
             Row(
                 Column("estimated_value", css_class="col-md-4"),
                 Column("currency", css_class="col-md-2"),

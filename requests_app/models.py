@@ -244,6 +244,7 @@ class EventKind(models.TextChoices):
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     PO_RECORDED = "po_recorded", "PO recorded"
+    SLA = "sla", "SLA clock"
 
 
 class RequestEventQuerySet(models.QuerySet):

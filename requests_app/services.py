@@ -10,6 +10,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from slas import services as sla_services
+
 from . import permissions
 from .attachments import attachment_validate, clean_filename
 from .models import (
@@ -142,7 +144,10 @@ def procurement_request_submit(
 
     _event(procurement_request, kind=EventKind.CREATED, actor=requester, to_status=Status.SUBMITTED)
     _attachments_add(procurement_request=procurement_request, uploader=requester, files=files)
-    if needs_approval:
+    if not needs_approval:
+        changes = sla_services.sla_clocks_start(procurement_request=procurement_request, at=now)
+        sla_services.sla_timeline_record(procurement_request=procurement_request, changes=changes)
+    else:
         head = procurement_request.department.head
         approver = (
             f"{head.get_full_name() or head.username}, head of {procurement_request.department}"
@@ -173,8 +178,9 @@ def _transition(procurement_request, *, to_status, actor, note="", kind=EventKin
     locked.status = to_status
     for field, value in changes.items():
         setattr(locked, field, value)
+    now = timezone.now()  # one instant for the status, its event and the clock changes (replay relies on it)
     if to_status == Status.COMPLETED:
-        locked.completed_at = timezone.now()
+        locked.completed_at = now
     locked.save(update_fields=["status", "updated_at", "completed_at", *changes])
     _event(
         locked,
@@ -184,7 +190,15 @@ def _transition(procurement_request, *, to_status, actor, note="", kind=EventKin
         to_status=to_status,
         note=note,
         assignee=changes.get("assignee"),
+        created_at=now,
     )
+    clock_changes = sla_services.sla_clocks_on_status_change(
+        procurement_request=locked, from_status=from_status, to_status=to_status, at=now
+    )
+    if to_status == Status.WAITING_FOR_REQUESTER:
+        # The question is a reply the requester sees: it answers the first-response promise.
+        clock_changes += sla_services.sla_clocks_on_public_reply(procurement_request=locked, at=now)
+    sla_services.sla_timeline_record(procurement_request=locked, changes=clock_changes)
     return locked
 
 
@@ -366,8 +380,9 @@ def comment_add(*, procurement_request, author, body, is_internal=False, files=(
         raise ValidationError({"body": "Write a message."})
     for uploaded in files:
         attachment_validate(uploaded)
+    now = timezone.now()  # one instant for the comment, its event and any clock change (replay relies on it)
     comment = Comment.objects.create(
-        procurement_request=procurement_request, author=author, body=body, is_internal=is_internal
+        procurement_request=procurement_request, author=author, body=body, is_internal=is_internal, created_at=now
     )
     _event(
         procurement_request,
@@ -375,6 +390,7 @@ def comment_add(*, procurement_request, author, body, is_internal=False, files=(
         actor=author,
         comment=comment,
         is_internal=is_internal,
+        created_at=now,
     )
     _attachments_add(
         procurement_request=procurement_request, uploader=author, files=files, comment=comment, is_internal=is_internal
@@ -385,6 +401,10 @@ def comment_add(*, procurement_request, author, body, is_internal=False, files=(
         and permissions.is_requester_side(author, procurement_request)
     ):
         _transition(procurement_request, to_status=Status.IN_PROGRESS, actor=author, note="The requester replied.")
+    elif not is_internal and permissions.is_procurement_staff(author):
+        # Procurement's first reply the requester can see answers the first-response promise.
+        changes = sla_services.sla_clocks_on_public_reply(procurement_request=procurement_request, at=now)
+        sla_services.sla_timeline_record(procurement_request=procurement_request, changes=changes)
     ProcurementRequest.objects.filter(pk=procurement_request.pk).update(updated_at=timezone.now())
     return comment
 

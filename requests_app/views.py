@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import DetailView, ListView
 
+from slas.selectors import request_clock_views
 from stakeholders.roles import SUBMIT, VIEW_ALL, perm_name
 
 from . import permissions, services
@@ -174,6 +175,7 @@ def detail_context(request, procurement_request, *, comment_form=None, action_fo
         )
     return {
         "procurement_request": procurement_request,
+        "clock_views": request_clock_views(procurement_request),
         "waiting_question": waiting_question,
         "is_requester_side": permissions.is_requester_side(user, procurement_request),
         "events": procurement_request.events.for_timeline(include_internal=include_internal),

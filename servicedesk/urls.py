@@ -9,5 +9,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("requests/", include("requests_app.urls")),
+    path("slas/", include("slas.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,1 +1,429 @@
-# Calendars, SLA policies and clocks arrive with the SLA engine (issue 3).
+"""Business calendars, SLA policies and goals, and the clocks that measure requests against them.
+
+The calendar maths lives in `slas/clock.py` (pure functions over aware datetimes); these models store
+what it needs. Writes go through `slas/calendars.py` (calendars) and `slas/services.py` (clocks);
+goal matching is `slas.policies.sla_goal_for`.
+"""
+
+import json
+import threading
+from collections import OrderedDict
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from requests_app.models import Priority
+
+from .clock import Calendar, VersionedCalendar
+
+DEFAULT_WARNING_THRESHOLDS = (50, 75, 90)
+
+
+class BusinessCalendarQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+    def with_versions(self):
+        """Each calendar with its versions prefetched, so that `to_clock()` needs no further query."""
+        return self.prefetch_related("versions")
+
+
+class BusinessCalendar(models.Model):
+    """Working hours in one time zone, changed only by adding versions (see BusinessCalendarVersion)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True, help_text="Only active calendars can be chosen for goals.")
+
+    objects = BusinessCalendarQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def _versions(self):
+        # .all() so that a prefetch_related("versions") is used; sorted here rather than in SQL for the same reason.
+        return sorted(self.versions.all(), key=lambda version: version.effective_from)
+
+    def version_at(self, moment):
+        """The version in force at `moment` (the first one if `moment` precedes them all), or None if there is none."""
+        versions = self._versions()
+        if not versions:
+            return None
+        in_force = [version for version in versions if version.effective_from <= moment]
+        return in_force[-1] if in_force else versions[0]
+
+    @property
+    def current_version(self):
+        """The version in force now (None for a calendar without versions)."""
+        return self.version_at(timezone.now())
+
+    @property
+    def current_spec(self):
+        """The spec in force now, as stored ({} for a calendar without versions)."""
+        version = self.current_version
+        return version.spec if version is not None else {}
+
+    def to_clock(self):
+        """The pure calendar (`slas.clock`): a VersionedCalendar of every version, or the Calendar when only one.
+
+        Prefetch "versions" (`with_versions()`) to make this query-free; the result is memoised by
+        content, so clocks on the same calendar share one warm instance.
+        """
+        versions = self._versions()
+        if not versions:
+            raise ImproperlyConfigured(f"The business calendar “{self.name}” has no version: add one in the admin.")
+        return _pure_calendar(versions)
+
+
+# Memo of pure calendars by content (every version's start and spec): a Calendar caches its UTC weeks,
+# so reusing one instance makes a sweep over many clocks cheap. The key is the content, so a new
+# version simply misses. Per thread, because a Calendar's own cache is not guarded by a lock.
+_pure_calendars = threading.local()
+PURE_CALENDAR_MEMO_SIZE = 32
+
+
+def _pure_calendar(versions):
+    key = tuple((version.effective_from, json.dumps(version.spec, sort_keys=True)) for version in versions)
+    memo = getattr(_pure_calendars, "memo", None)
+    if memo is None:
+        memo = _pure_calendars.memo = OrderedDict()
+    pure = memo.get(key)
+    if pure is not None:
+        memo.move_to_end(key)
+        return pure
+    if len(versions) == 1:
+        pure = versions[0].to_calendar()
+    else:
+        pure = VersionedCalendar([(version.effective_from, version.to_calendar()) for version in versions])
+    memo[key] = pure
+    if len(memo) > PURE_CALENDAR_MEMO_SIZE:
+        memo.popitem(last=False)
+    return pure
+
+
+def validate_calendar_spec(spec):
+    """A spec `slas.clock.Calendar.from_spec` accepts; its message names the bad field."""
+    try:
+        Calendar.from_spec(spec)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        # from_spec raises ValueError by contract; the others only for shapes it did not foresee.
+        raise ValidationError(str(error) or f"Invalid calendar: {error!r}", code="invalid_spec") from error
+
+
+class BusinessCalendarVersion(models.Model):
+    """One state of a calendar, in force from `effective_from` until the next version's.
+
+    Versions are history: clocks that ran under a version keep the time it counted, so an existing
+    version is never edited; a change is a new version (`slas.calendars.business_calendar_version_add`).
+    """
+
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="versions")
+    effective_from = models.DateTimeField()
+    spec = models.JSONField(help_text="Time zone, weekly hours, holidays and exceptions (see slas/clock.py).")
+    note = models.CharField(max_length=255, blank=True, help_text="Why this version was added.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["calendar_id", "effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["calendar", "effective_from"],
+                name="sla_calendar_version_unique_start",
+                violation_error_message="This calendar already has a version starting at that moment.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.calendar} from {timezone.localtime(self.effective_from):%Y-%m-%d %H:%M}"
+
+    def clean(self):
+        super().clean()
+        try:
+            validate_calendar_spec(self.spec)
+        except ValidationError as error:
+            raise ValidationError({"spec": error.messages}) from error
+
+    def to_calendar(self):
+        """This version's pure `slas.clock.Calendar`."""
+        return Calendar.from_spec(self.spec)
+
+
+def default_warning_thresholds():
+    return list(DEFAULT_WARNING_THRESHOLDS)
+
+
+def validate_warning_thresholds(value):
+    """Whole percentages in 1..99, strictly ascending; the breach at 100 % is implicit."""
+    if not isinstance(value, list):
+        raise ValidationError("Give a list of percentages, e.g. [50, 75, 90].", code="invalid_thresholds")
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 99:
+            raise ValidationError(
+                "Each threshold is a whole percentage from 1 to 99 (the breach at 100 %% is implicit); got %(item)r.",
+                code="invalid_thresholds",
+                params={"item": item},
+            )
+    if any(later <= earlier for earlier, later in zip(value, value[1:], strict=False)):
+        raise ValidationError(
+            "Thresholds must be in ascending order without repeats, e.g. [50, 75, 90].", code="invalid_thresholds"
+        )
+
+
+class SlaPolicyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class SlaPolicy(models.Model):
+    """A documented promise: an ordered list of goals. The first matching goal of the first policy wins;
+    the default policy is consulted last and ends with a catch-all goal."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(help_text="The promise in plain language, as requesters will read it.")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Policies are tried in this order.")
+    is_active = models.BooleanField(default=True)
+    is_default = models.BooleanField(
+        default=False, help_text="Consulted after every other policy; must end with a goal without conditions."
+    )
+
+    objects = SlaPolicyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="sla_policy_one_default",
+                violation_error_message="Another policy is already the default: untick it there first.",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_active=True) | Q(is_default=False),
+                name="sla_policy_default_is_active",
+                violation_error_message="The default policy cannot be inactive.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class SlaGoal(models.Model):
+    """Targets for requests that match every condition given (an empty condition matches anything)."""
+
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="goals")
+    position = models.PositiveSmallIntegerField(default=0)
+    category = models.ForeignKey(
+        "requests_app.Category", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    priority = models.CharField(max_length=10, choices=Priority.choices, null=True, blank=True)
+    department = models.ForeignKey(
+        "stakeholders.Department",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The requesting department.",
+    )
+    first_response_minutes = models.PositiveIntegerField(help_text="Business minutes (480 = one 8-hour day).")
+    resolution_minutes = models.PositiveIntegerField(help_text="Business minutes (480 = one 8-hour day).")
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="goals")
+    warning_thresholds = models.JSONField(
+        default=default_warning_thresholds,
+        blank=True,  # [] is valid: no warnings before the breach
+        validators=[validate_warning_thresholds],
+        help_text="Percentages of the goal at which to warn, ascending, e.g. [50, 75, 90]; breach at 100 is implicit.",
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "SLA goal"
+        constraints = [
+            models.CheckConstraint(condition=Q(first_response_minutes__gt=0), name="sla_goal_first_response_positive"),
+            models.CheckConstraint(condition=Q(resolution_minutes__gt=0), name="sla_goal_resolution_positive"),
+            models.CheckConstraint(
+                condition=Q(priority__isnull=True) | Q(priority__in=Priority.values), name="sla_goal_priority_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.conditions_label}: {self.first_response_minutes} / {self.resolution_minutes} min"
+
+    @property
+    def is_catch_all(self):
+        return self.category_id is None and not self.priority and self.department_id is None
+
+    @property
+    def conditions_label(self):
+        parts = []
+        if self.category_id is not None:
+            parts.append(str(self.category))
+        if self.priority:
+            parts.append(self.get_priority_display())
+        if self.department_id is not None:
+            parts.append(str(self.department))
+        return " · ".join(parts) or "Any request"
+
+    def matches(self, *, category_id, priority, department_id):
+        return (
+            (self.category_id is None or self.category_id == category_id)
+            and (not self.priority or self.priority == priority)
+            and (self.department_id is None or self.department_id == department_id)
+        )
+
+    def goal_seconds(self, metric):
+        """The target for `metric` (a Metric value) in business seconds."""
+        minutes = self.first_response_minutes if metric == Metric.FIRST_RESPONSE else self.resolution_minutes
+        return minutes * 60
+
+
+class Metric(models.TextChoices):
+    FIRST_RESPONSE = "first_response", "First response"
+    RESOLUTION = "resolution", "Resolution"
+
+
+class PauseReason(models.TextChoices):
+    WAITING_FOR_REQUESTER = "waiting_for_requester", "Waiting for requester"
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    COMPLETED = "completed", "Completed"
+
+
+class SlaClockQuerySet(models.QuerySet):
+    def running(self):
+        """Not stopped (paused clocks included)."""
+        return self.filter(stopped_at__isnull=True)
+
+    def stopped(self):
+        return self.filter(stopped_at__isnull=False)
+
+    def paused(self):
+        return self.filter(stopped_at__isnull=True, paused_since__isnull=False)
+
+    def current(self):
+        """The latest cycle of each (request, metric)."""
+        return self.filter(is_current=True)
+
+    def for_metric(self, metric):
+        return self.filter(metric=metric)
+
+    def due_before(self, moment):
+        """Running, unpaused clocks whose goal runs out before `moment` (they may breach at the next opening)."""
+        return self.filter(stopped_at__isnull=True, due_at__lt=moment)
+
+    def breached_now(self):
+        """Running clocks already past their goal."""
+        return self.filter(stopped_at__isnull=True, breached=True)
+
+    def threshold_reached_by(self, moment):
+        """Running clocks whose next warning threshold falls at or before `moment` (for the warning job)."""
+        return self.filter(stopped_at__isnull=True, next_threshold_at__lte=moment)
+
+    def with_relations(self):
+        return self.select_related("procurement_request", "goal", "calendar")
+
+
+class SlaClock(models.Model):
+    """One cycle of one metric of one request. The derived values are stored as of `computed_at` so that
+    queues and dashboards filter and sort in SQL; `slas/services.py` keeps them current."""
+
+    procurement_request = models.ForeignKey(
+        "requests_app.ProcurementRequest", on_delete=models.CASCADE, related_name="sla_clocks"
+    )
+    metric = models.CharField(max_length=20, choices=Metric.choices)
+    cycle = models.PositiveSmallIntegerField(default=1)
+    is_current = models.BooleanField(default=True, help_text="The latest cycle of this metric.")
+    goal = models.ForeignKey(SlaGoal, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    goal_seconds = models.PositiveIntegerField(help_text="Business seconds, copied from the goal when it applied.")
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    paused_since = models.DateTimeField(null=True, blank=True)
+    elapsed_business = models.PositiveIntegerField(default=0, help_text="Seconds, as of computed_at.")
+    computed_at = models.DateTimeField()
+    due_at = models.DateTimeField(null=True, blank=True, help_text="Empty while paused.")
+    next_threshold = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Percent.")
+    next_threshold_at = models.DateTimeField(null=True, blank=True)
+    breached = models.BooleanField(default=False)
+    ever_breached = models.BooleanField(default=False)
+    breached_at = models.DateTimeField(null=True, blank=True, help_text="The theoretical breach instant.")
+    met = models.BooleanField(null=True, blank=True, help_text="Empty while running.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SlaClockQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["procurement_request_id", "metric", "cycle"]
+        verbose_name = "SLA clock"
+        constraints = [
+            models.UniqueConstraint(fields=["procurement_request", "metric", "cycle"], name="sla_clock_unique_cycle"),
+            models.UniqueConstraint(
+                fields=["procurement_request", "metric"],
+                condition=Q(is_current=True),
+                name="sla_clock_one_current_cycle",
+            ),
+            models.CheckConstraint(condition=Q(metric__in=Metric.values), name="sla_clock_metric_valid"),
+            models.CheckConstraint(condition=Q(cycle__gte=1), name="sla_clock_cycle_from_one"),
+            models.CheckConstraint(
+                condition=Q(stopped_at__isnull=True) | Q(stopped_at__gte=F("started_at")),
+                name="sla_clock_stops_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(next_threshold__isnull=True) | Q(next_threshold__gte=1, next_threshold__lte=100),
+                name="sla_clock_threshold_percent",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=Q(stopped_at__isnull=True), name="sla_clock_running_due"),
+            models.Index(
+                fields=["next_threshold_at"],
+                condition=Q(next_threshold_at__isnull=False),
+                name="sla_clock_next_threshold",
+            ),
+            models.Index(fields=["procurement_request", "metric"], name="sla_clock_request_metric"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_metric_display()} #{self.cycle} of request {self.procurement_request_id}"
+
+    @property
+    def is_running(self):
+        return self.stopped_at is None
+
+    @property
+    def is_paused(self):
+        return self.stopped_at is None and self.paused_since is not None
+
+
+class SlaPause(models.Model):
+    """An interval during which a clock did not count (see SLA-SEMANTICS: pause and resume, reopen)."""
+
+    clock = models.ForeignKey(SlaClock, on_delete=models.CASCADE, related_name="pauses")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=30, choices=PauseReason.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        verbose_name = "SLA pause"
+        constraints = [
+            models.UniqueConstraint(fields=["clock"], condition=Q(ended_at__isnull=True), name="sla_pause_one_open"),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")), name="sla_pause_ends_after_start"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_reason_display()} from {self.started_at:%Y-%m-%d %H:%M}"

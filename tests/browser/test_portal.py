@@ -14,6 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from requests_app.models import Attachment, Comment, ProcurementRequest, Status
+from slas.demo import sla_defaults_ensure
 from stakeholders.roles import Role
 from tests.factories import PASSWORD, CategoryFactory, DepartmentFactory, euro, file_request, person
 
@@ -37,6 +38,7 @@ def sales():
     hannah = person(Role.DEPARTMENT_HEAD, department, username="hannah", first_name="Hannah", last_name="Hoffmann")
     CategoryFactory(name="Goods", approval_threshold=Decimal("5000"))
     euro()
+    sla_defaults_ensure()  # the office calendar and standard SLA policy, lost to the previous test's flush
     return {"alice": alice, "hannah": hannah}
 
 

@@ -209,7 +209,8 @@ def test_an_accepted_attachment_is_stored_under_a_random_name_with_its_clean_nam
     assert "quote" not in attachment.file.name and ".." not in attachment.file.name
     with attachment.file.open("rb") as stored:
         assert stored.read() == PDF
-    assert list(procurement_request.events.values_list("kind", flat=True)) == [
+    assert list(procurement_request.events.order_by("pk").values_list("kind", flat=True)) == [
         EventKind.CREATED,
         EventKind.ATTACHMENT_ADDED,
+        EventKind.SLA,  # the clocks start once the submission, files included, is recorded
     ]

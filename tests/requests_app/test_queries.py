@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from requests_app import services
 from requests_app.models import Status
+from slas.models import SlaPause
 from tests.factories import CategoryFactory, file_request
 
 # 4 base (session, user, user permissions, group permissions) + membership + count + department
@@ -22,10 +23,11 @@ LIST_QUERIES = 10
 # The approvals list also looks up which departments the user heads.
 APPROVALS_QUERIES = LIST_QUERIES + 1
 # 4 base + the request (with its category, department, head, requester, assignee, currency) +
-# membership + department and groups for the user menu + the timeline (events with actor,
-# comment, attachment and assignee joined) + the comments' attachments in one prefetch + the
-# request's attachments (with uploader).
-DETAIL_QUERIES = 11
+# membership + the SLA panel (the current clocks with goal, policy and calendar joined, their pauses
+# and their calendars' versions in one prefetch each) + department and groups for the user menu +
+# the timeline (events with actor, comment, attachment and assignee joined) + the comments'
+# attachments in one prefetch + the request's attachments (with uploader).
+DETAIL_QUERIES = 14
 
 
 def _pdf(name):
@@ -152,6 +154,35 @@ def test_the_request_page_costs_the_same_queries_for_1_or_10_comments(
     # then everything is shown in a fixed number of queries
     assert response.status_code == 200
     assert "Message 0" in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("n", [1, 5], ids=["1-pause", "5-pauses"])
+def test_the_request_page_costs_the_same_queries_for_1_or_5_clock_pauses_and_a_reopen(
+    client, django_assert_num_queries, requester, buyer, n
+):
+    # given a request that waited n times for its requester, was completed and reopened, so its
+    # clocks have n pauses (+ the completed span) and a second cycle
+    procurement_request = file_request(requester)
+    procurement_request = services.procurement_request_claim(procurement_request=procurement_request, actor=buyer)
+    for number in range(n):
+        procurement_request = services.procurement_request_wait_for_requester(
+            procurement_request=procurement_request, actor=buyer, note=f"Question {number}"
+        )
+        services.comment_add(procurement_request=procurement_request, author=requester, body=f"Answer {number}")
+    procurement_request = services.procurement_request_complete(procurement_request=procurement_request, actor=buyer)
+    services.procurement_request_reopen(procurement_request=procurement_request, actor=requester, note="Wrong size")
+    assert SlaPause.objects.filter(clock__procurement_request=procurement_request, clock__is_current=True).count() == (
+        n + 1
+    )
+    client.force_login(requester)
+    # when its page is opened
+    with django_assert_num_queries(DETAIL_QUERIES):
+        response = client.get(reverse("requests_app:detail", args=[procurement_request.reference]))
+    # then both clocks' current cycles are shown at the same fixed cost
+    assert response.status_code == 200
+    assert [view.cycle for view in response.context["clock_views"]] == [2, 2]
+    assert 'id="sla-clocks"' in response.content.decode()
 
 
 @pytest.mark.django_db

@@ -25,6 +25,8 @@ from requests_app.models import (
     RequestEvent,
     Status,
 )
+from slas.demo import sla_defaults_ensure
+from slas.models import SlaClock
 from stakeholders.roles import Role
 from tests.factories import CategoryFactory, euro, file_request, person
 
@@ -86,11 +88,20 @@ def _snapshot(procurement_request):
         list(RequestEvent.objects.order_by("pk").values_list("pk", flat=True)),
         Comment.objects.count(),
         Attachment.objects.count(),
+        list(SlaClock.objects.order_by("pk").values()),
     )
 
 
 def _new_events(procurement_request, before):
     return list(procurement_request.events.exclude(pk__in=before[1]).order_by("pk"))
+
+
+def _lifecycle_and_clock_events(procurement_request, before):
+    """The new events, split into the action's own and the SLA lines its clock changes added."""
+    new = _new_events(procurement_request, before)
+    return [event for event in new if event.kind != EventKind.SLA], [
+        event for event in new if event.kind == EventKind.SLA
+    ]
 
 
 # --- the verbs ------------------------------------------------------------------------------------
@@ -207,6 +218,13 @@ VERBS = {
 }
 
 
+# Verbs that change the clocks of a request submitted without approval (both clocks running), so
+# they add one SLA timeline line: rejecting and cancelling stop both clocks, asking the requester
+# answers first response and pauses resolution, completing stops resolution, and reopening starts
+# a new first-response cycle. The others leave the clocks as they are.
+CLOCK_VERBS = {"reject", "wait_for_requester", "complete", "cancel", "reopen"}
+
+
 def _assignee_for(verb_name, status, people):
     if verb_name == "claim":
         return None  # claimable means unassigned: let the status alone decide
@@ -235,7 +253,11 @@ def test_only_the_right_people_may_take_each_action(people, verb_name, actor_nam
         updated = verb.service(procurement_request=procurement_request, actor=actor, **verb.arguments(people))
         assert ProcurementRequest.objects.get(pk=procurement_request.pk).status == updated.status
         assert updated.status == verb.target
-        assert [event.actor for event in _new_events(procurement_request, before)] == [actor]
+        lifecycle, clock_events = _lifecycle_and_clock_events(procurement_request, before)
+        assert [event.actor for event in lifecycle] == [actor]
+        # and a verb that moves the clocks adds one SLA line after the event, written by no one
+        assert [event.actor for event in clock_events] == ([None] if verb_name in CLOCK_VERBS else [])
+        assert all(clock_event.pk > lifecycle[-1].pk for clock_event in clock_events)
     else:
         # when anyone else tries, then they are refused and nothing changes
         with pytest.raises(PermissionDenied):
@@ -316,9 +338,14 @@ def test_the_given_reason_is_recorded_on_the_event(people):
         procurement_request=procurement_request, actor=people["requester"], note="  Bought it myself \n"
     )
 
-    # then the event carries the trimmed reason
-    event = procurement_request.events.latest("pk")
+    # then the event carries the trimmed reason, and the SLA line after it says both clocks stopped
+    event = procurement_request.events.exclude(kind=EventKind.SLA).latest("pk")
     assert (event.to_status, event.note) == (Status.CANCELLED, "Bought it myself")
+    clock_event = procurement_request.events.latest("pk")
+    assert (clock_event.kind, clock_event.actor) == (EventKind.SLA, None)
+    assert clock_event.note == (
+        "First response clock stopped: request cancelled; Resolution clock stopped: request cancelled."
+    )
 
 
 @pytest.mark.django_db
@@ -470,13 +497,17 @@ def test_the_requester_may_reopen_within_the_window_and_it_goes_back_in_progress
     # then it is back in progress, with the reason on the timeline
     procurement_request.refresh_from_db()
     assert procurement_request.status == Status.IN_PROGRESS
-    event = procurement_request.events.latest("pk")
+    event = procurement_request.events.exclude(kind=EventKind.SLA).latest("pk")
     assert (event.from_status, event.to_status, event.actor, event.note) == (
         Status.COMPLETED,
         Status.IN_PROGRESS,
         requester,
         "No charger",
     )
+    # and the SLA line after it: resolution continues in a second cycle, first response starts again
+    clock_event = procurement_request.events.latest("pk")
+    assert (clock_event.kind, clock_event.actor) == (EventKind.SLA, None)
+    assert clock_event.note == "Resolution clock continued: cycle 2; First response clock started: cycle 2."
 
 
 @pytest.mark.django_db
@@ -541,9 +572,10 @@ def test_a_value_above_the_threshold_waits_for_approval_with_an_explaining_event
     # when a request just above it is filed
     procurement_request = file_request(requester, category=category, estimated_value=Decimal("1000.01"))
 
-    # then it waits for approval, and the timeline says why
+    # then it waits for approval, with no SLA clocks yet, and the timeline says why
     procurement_request.refresh_from_db()
     assert (procurement_request.status, procurement_request.requires_approval) == (Status.PENDING_APPROVAL, True)
+    assert not procurement_request.sla_clocks.exists()
     created, pending = procurement_request.events.order_by("pk")
     assert created.kind == EventKind.CREATED
     assert (pending.from_status, pending.to_status, pending.actor) == (
@@ -563,10 +595,14 @@ def test_a_value_equal_to_the_threshold_needs_no_approval(requester):
     # when a request of exactly 1,000 EUR is filed
     procurement_request = file_request(requester, category=category, estimated_value=Decimal("1000.00"))
 
-    # then it is simply submitted
+    # then it is simply submitted, and its SLA clocks start at once
     procurement_request.refresh_from_db()
     assert (procurement_request.status, procurement_request.requires_approval) == (Status.SUBMITTED, False)
-    assert list(procurement_request.events.values_list("kind", flat=True)) == [EventKind.CREATED]
+    assert list(procurement_request.events.order_by("pk").values_list("kind", flat=True)) == [
+        EventKind.CREATED,
+        EventKind.SLA,
+    ]
+    assert procurement_request.sla_clocks.count() == 2
 
 
 @pytest.mark.django_db
@@ -623,8 +659,14 @@ def test_the_department_head_approves(pending, head):
     # then it is approved, and the event is the approval
     pending.refresh_from_db()
     assert pending.status == Status.APPROVED
-    event = pending.events.latest("pk")
+    event = pending.events.exclude(kind=EventKind.SLA).latest("pk")
     assert (event.kind, event.actor, event.note) == (EventKind.APPROVED, head, "Fine")
+    # and the approval starts both SLA clocks, said in one SLA line after it
+    clock_event = pending.events.latest("pk")
+    assert (clock_event.kind, clock_event.actor) == (EventKind.SLA, None)
+    assert clock_event.note.startswith("First response clock started: goal ")
+    assert "; Resolution clock started: goal " in clock_event.note
+    assert pending.sla_clocks.count() == 2
 
 
 @pytest.mark.django_db
@@ -725,12 +767,16 @@ def test_submitting_the_same_form_twice_returns_the_first_request(requester):
     # when the same form is submitted again, even with other values
     second, second_created = _submit(requester, token, title="Changed my mind")
 
-    # then the first request comes back, and there is one row and one event
+    # then the first request comes back, and there is one row, one event and one start of its clocks
     assert (first_created, second_created) == (True, False)
     assert second.pk == first.pk
     assert second.title == "Standing desks"
     assert ProcurementRequest.objects.count() == 1
-    assert RequestEvent.objects.count() == 1
+    assert list(RequestEvent.objects.order_by("pk").values_list("kind", flat=True)) == [
+        EventKind.CREATED,
+        EventKind.SLA,
+    ]
+    assert SlaClock.objects.count() == 2
 
 
 @pytest.mark.django_db
@@ -743,9 +789,13 @@ def test_a_submission_token_of_another_user_is_refused(requester, colleague):
     with pytest.raises(PermissionDenied):
         _submit(colleague, token)
 
-    # then there is still one request and one event
+    # then there is still one request, one event and one start of its clocks
     assert ProcurementRequest.objects.count() == 1
-    assert RequestEvent.objects.count() == 1
+    assert list(RequestEvent.objects.order_by("pk").values_list("kind", flat=True)) == [
+        EventKind.CREATED,
+        EventKind.SLA,
+    ]
+    assert SlaClock.objects.count() == 2
 
 
 @pytest.mark.django_db
@@ -819,6 +869,7 @@ def test_two_simultaneous_submissions_of_one_form_file_one_request(requester, at
     # (skips on SQLite, which serialises all writers; fails instead when SERVICEDESK_REQUIRE_SERVICES is set)
     require_service("PostgreSQL", connection.vendor == "postgresql", "two submissions can only race on PostgreSQL")
     # given one form, submitted from two threads (two connections) at the same instant
+    sla_defaults_ensure()  # the SLA set-up submissions need; an earlier transactional test flushed it
     token = uuid.uuid4()
     category, currency = CategoryFactory(), euro()
     start = threading.Barrier(2)
@@ -840,12 +891,14 @@ def test_two_simultaneous_submissions_of_one_form_file_one_request(requester, at
     for thread in threads:
         thread.join(timeout=30)
 
-    # then both get the same request, exactly one of them created it, and one row and event exist
+    # then both get the same request, exactly one of them created it, and one row, event and clock start exist
     assert errors == []
     assert sorted(created for _, created in results) == [False, True]
     assert len({procurement_request.pk for procurement_request, _ in results}) == 1
     assert ProcurementRequest.objects.filter(submission_token=token).count() == 1
-    assert RequestEvent.objects.filter(procurement_request__submission_token=token).count() == 1
+    events = RequestEvent.objects.filter(procurement_request__submission_token=token).order_by("pk")
+    assert list(events.values_list("kind", flat=True)) == [EventKind.CREATED, EventKind.SLA]
+    assert SlaClock.objects.filter(procurement_request__submission_token=token).count() == 2
 
 
 # --- comments -------------------------------------------------------------------------------------
@@ -868,13 +921,16 @@ def test_the_requesters_reply_hands_the_request_back_to_procurement(waiting, req
     # then the reply is on the timeline and the request is back in progress
     waiting.refresh_from_db()
     assert waiting.status == Status.IN_PROGRESS
-    replied, resumed = waiting.events.order_by("-pk")[:2][::-1]
+    replied, resumed, clock_event = waiting.events.order_by("-pk")[:3][::-1]
     assert (replied.kind, replied.comment, replied.actor) == (EventKind.COMMENTED, comment, requester)
     assert (resumed.from_status, resumed.to_status, resumed.actor) == (
         Status.WAITING_FOR_REQUESTER,
         Status.IN_PROGRESS,
         requester,
     )
+    # and the resolution clock, paused while waiting, runs again
+    assert (clock_event.kind, clock_event.actor) == (EventKind.SLA, None)
+    assert clock_event.note.startswith("Resolution clock resumed: due ")
 
 
 @pytest.mark.django_db

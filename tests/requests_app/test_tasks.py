@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from requests_app import services, tasks
-from requests_app.models import ProcurementRequest, RequestEvent, Status
+from requests_app.models import EventKind, ProcurementRequest, RequestEvent, Status
 from servicedesk.celery import app
 from tests.factories import file_request
 
@@ -90,14 +90,19 @@ def test_batches_smaller_than_the_backlog_still_close_everything(requester, buye
     now = timezone.now()
     overdue = [_request(requester, buyer, Status.COMPLETED, completed_at=now - 2 * WINDOW) for _ in range(5)]
 
+    events_before = set(RequestEvent.objects.values_list("pk", flat=True))
+
     # when the job runs in batches of two: per batch a savepoint, the select and its release;
-    # per request the locked re-read, the update and the event (3 full batches, 2+2+1)
-    with django_assert_num_queries(3 * 3 + 5 * 3):
+    # per request the locked re-read, the update, the event, and the SLA check (a savepoint, the
+    # locked current resolution clock and the savepoint's release) (3 full batches, 2+2+1)
+    with django_assert_num_queries(3 * 3 + 5 * (3 + 3)):
         closed = services.completed_requests_close(now=now, batch_size=2)
 
-    # then all five are closed
+    # then all five are closed, with one event each: closing changes no clock, so no SLA line
     assert closed == 5
     assert {_status(pr) for pr in overdue} == {Status.CLOSED}
+    new_events = RequestEvent.objects.exclude(pk__in=events_before)
+    assert list(new_events.values_list("kind", "to_status")) == [(EventKind.STATUS_CHANGED, Status.CLOSED)] * 5
 
 
 @pytest.mark.django_db

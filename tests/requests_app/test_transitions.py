@@ -38,6 +38,16 @@ ALLOWED = {
     (Status.COMPLETED, Status.CLOSED),
     (Status.COMPLETED, Status.IN_PROGRESS),
 }
+# Moves that change the SLA clocks of a request submitted without approval (so both clocks run):
+# they add one SLA timeline line after the move's own event. Entering pending approval or waiting
+# for the requester pauses resolution (the question also answers first response), completing stops
+# resolution, rejecting or cancelling stops both, and reopening starts a new first-response cycle.
+CLOCK_MOVES = {
+    (from_status, to_status)
+    for from_status, to_status in ALLOWED
+    if to_status
+    in {Status.PENDING_APPROVAL, Status.WAITING_FOR_REQUESTER, Status.COMPLETED, Status.REJECTED, Status.CANCELLED}
+} | {(Status.COMPLETED, Status.IN_PROGRESS)}
 ALL_PAIRS = list(itertools.product(Status, Status))
 ALLOWED_PAIRS = [pytest.param(a, b, id=f"{a.value}->{b.value}") for a, b in ALL_PAIRS if (a, b) in ALLOWED]
 REFUSED_PAIRS = [pytest.param(a, b, id=f"{a.value}->{b.value}") for a, b in ALL_PAIRS if (a, b) not in ALLOWED]
@@ -63,7 +73,7 @@ def test_the_table_declares_exactly_the_documented_moves():
 @pytest.mark.django_db
 @pytest.mark.parametrize(("from_status", "to_status"), ALLOWED_PAIRS)
 def test_an_allowed_move_changes_the_status_and_writes_one_event(requester, buyer, from_status, to_status):
-    # given a request in from_status
+    # given a request in from_status, its SLA clocks running since submission
     procurement_request = _request_in(requester, from_status)
     events_before = set(RequestEvent.objects.values_list("pk", flat=True))
 
@@ -76,13 +86,21 @@ def test_an_allowed_move_changes_the_status_and_writes_one_event(requester, buye
     assert moved.status == to_status
     assert ProcurementRequest.objects.get(pk=procurement_request.pk).status == to_status
     new_events = RequestEvent.objects.exclude(pk__in=events_before)
-    assert new_events.count() == 1
-    event = new_events.get()
+    assert new_events.exclude(kind=EventKind.SLA).count() == 1
+    event = new_events.exclude(kind=EventKind.SLA).get()
     assert event.procurement_request_id == procurement_request.pk
     assert event.kind == EventKind.STATUS_CHANGED
     assert (event.from_status, event.to_status) == (from_status, to_status)
     assert event.actor == buyer
     assert event.note == "Moving on"
+    # and a move that changes the clocks adds exactly one SLA line after it, written by no one
+    clock_events = list(new_events.filter(kind=EventKind.SLA))
+    assert len(clock_events) == (1 if (from_status, to_status) in CLOCK_MOVES else 0)
+    for clock_event in clock_events:
+        assert clock_event.procurement_request_id == procurement_request.pk
+        assert clock_event.pk > event.pk
+        assert clock_event.actor is None
+        assert " clock " in clock_event.note
 
 
 @pytest.mark.django_db

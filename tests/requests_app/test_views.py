@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from requests_app import services
-from requests_app.models import Attachment, Comment, ProcurementRequest, RequestEvent, Status
+from requests_app.models import Attachment, Comment, EventKind, ProcurementRequest, RequestEvent, Status
 from tests.factories import CategoryFactory, euro, file_request
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -137,7 +137,8 @@ def test_posting_the_same_form_twice_files_one_request(client, requester, form_d
     confirmation_url = reverse("requests_app:confirmation", args=[procurement_request.reference])
     assert first.status_code == second.status_code == 302
     assert first.url == second.url == confirmation_url
-    assert RequestEvent.objects.filter(procurement_request=procurement_request).count() == 1
+    events = RequestEvent.objects.filter(procurement_request=procurement_request).order_by("pk")
+    assert list(events.values_list("kind", flat=True)) == [EventKind.CREATED, EventKind.SLA]  # one start of the clocks
     followed = client.get(second.url)
     assert f"This form was already sent: {procurement_request.reference}." in page_of(followed)
 

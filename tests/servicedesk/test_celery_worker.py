@@ -11,6 +11,7 @@ from requests_app import services
 from requests_app.models import ProcurementRequest, RequestEvent, Status
 from requests_app.tasks import close_completed_requests
 from servicedesk.celery import app as celery_app
+from slas.demo import sla_defaults_ensure
 from tests.factories import file_request
 
 pytestmark = pytest.mark.services
@@ -47,6 +48,7 @@ def _closing_events(procurement_request):
 def test_worker_closes_completed_requests_past_the_reopen_window_once(celery_worker_process, requester, buyer):
     # given a request completed before the reopen window and one completed inside it
     assert not celery_app.conf.task_always_eager, "this test must run the task in the worker, not in-process"
+    sla_defaults_ensure()  # the SLA set-up submissions need; an earlier transactional test flushed it
     window = settings.REOPEN_WINDOW_DAYS
     stale = _completed(file_request(requester, title="Stale"), buyer=buyer, days_ago=window + 1)
     recent = _completed(file_request(requester, title="Recent"), buyer=buyer, days_ago=window - 1)

@@ -69,12 +69,12 @@ def test_ensuring_the_roles_repairs_them_and_changes_nothing_when_they_are_right
     assert granted() == EXPECTED_ROLE_PERMISSIONS
 
 
-# Which links of the main navigation each role sees.
+# Which links of the main navigation each role sees; the SLA catalogue is published to everyone.
 NAVIGATION = {
-    "requester": {"My requests", "My department", "New request"},
-    "head": {"My requests", "My department", "Approvals", "New request"},
-    "buyer": {"Work list", "My requests", "New request"},
-    "manager": {"Work list", "My requests", "Approvals", "New request"},
+    "requester": {"My requests", "My department", "New request", "SLA catalogue"},
+    "head": {"My requests", "My department", "Approvals", "New request", "SLA catalogue"},
+    "buyer": {"Work list", "My requests", "New request", "SLA catalogue"},
+    "manager": {"Work list", "My requests", "Approvals", "New request", "SLA catalogue"},
 }
 
 

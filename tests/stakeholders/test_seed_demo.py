@@ -82,7 +82,7 @@ def test_seeding_creates_demo_requests_across_the_lifecycle():
     output = seed()
     # then there are demo requests in many states, each with its history
     statuses = set(ProcurementRequest.objects.values_list("status", flat=True))
-    assert ProcurementRequest.objects.count() == 13
+    assert ProcurementRequest.objects.count() == 15
     assert {
         Status.PENDING_APPROVAL,
         Status.APPROVED,
@@ -95,7 +95,7 @@ def test_seeding_creates_demo_requests_across_the_lifecycle():
         Status.CANCELLED,
     } <= statuses
     assert not ProcurementRequest.objects.filter(events__isnull=True).exists()
-    assert "13 new requests" in output
+    assert "15 new requests" in output
 
 
 @pytest.mark.django_db

@@ -15,7 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from requests_app import services
-from requests_app.models import Category, Currency, ProcurementRequest, RequestEvent
+from requests_app.models import Category, Comment, Currency, EventKind, ProcurementRequest, RequestEvent
+from slas.demo import sla_defaults_ensure
+from slas.services import sla_clocks_rebuild
 from stakeholders.models import Department
 from stakeholders.roles import Role
 from stakeholders.services import department_upsert, person_upsert, roles_ensure
@@ -54,119 +56,73 @@ PEOPLE = [
 ]
 
 # (key, requester, title, category, priority, value, currency, confidential, days ago, script)
-# The script is the lifecycle the request has been through: each step is (verb, actor, extra).
+# The script is the lifecycle the request has been through: each step is (verb, actor, extra); its
+# steps are spread evenly over the days since filing, and the SLA clocks replay that history, so the
+# demo shows clocks running, paused, met, missed and breached.
+R = "reply"
+# fmt: off
 REQUESTS = [
-    (
-        "r01",
-        "alice",
-        "Trade fair booth for Hannover Messe",
-        "Travel & events",
-        "high",
-        "18500",
-        "EUR",
-        False,
-        9,
-        [("approve", "hannah", {}), ("assign", "maria", {"assignee": "bob"}), ("start", "bob", {})],
-    ),
-    (
-        "r02",
-        "alice",
-        "CRM licences for five new account managers",
-        "Software & SaaS",
-        "normal",
-        "2400",
-        "EUR",
-        False,
-        6,
-        [
-            ("claim", "betty", {}),
-            ("start", "betty", {}),
-            ("wait_for_requester", "betty", {"note": "Which CRM edition: Professional or Enterprise?"}),
-        ],
-    ),
-    ("r03", "carol", "Printed brochures for Q1 campaign", "Goods", "normal", "1800", "EUR", False, 4, []),
+    ("r01", "alice", "Trade fair booth for Hannover Messe", "Travel & events", "high", "18500", "EUR", False, 9, [
+        ("approve", "hannah", {}),
+        ("assign", "maria", {"assignee": "bob"}),
+        (R, "bob", {"body": "I have asked three stand builders for quotes; first drafts by Friday."}),
+        ("start", "bob", {}),
+    ]),
+    ("r02", "alice", "CRM licences for five new account managers", "Software & SaaS", "normal", "2400", "EUR",
+     False, 3, [
+        ("claim", "betty", {}),
+        ("start", "betty", {}),
+        ("wait_for_requester", "betty", {"note": "Which CRM edition: Professional or Enterprise?"}),
+    ]),
+    ("r03", "carol", "Printed brochures for Q1 campaign", "Goods", "normal", "1800", "EUR", False, 0.1, []),
     ("r04", "alice", "Laptop replacement (broken screen)", "Goods", "urgent", "1350", "EUR", False, 1, []),
-    (
-        "r05",
-        "carol",
-        "Customer gifts for key accounts",
-        "Goods",
-        "low",
-        "950",
-        "EUR",
-        False,
-        15,
-        [
-            ("claim", "bob", {}),
-            ("start", "bob", {}),
-            ("mark_ordered", "bob", {"po_number": "PO-4500012345"}),
-            ("complete", "bob", {"note": "Delivered to the Sales office."}),
-        ],
-    ),
+    ("r05", "carol", "Customer gifts for key accounts", "Goods", "low", "950", "EUR", False, 15, [
+        ("claim", "bob", {}),
+        (R, "bob", {"body": "Which budget per gift? I will propose three options."}),
+        ("start", "bob", {}),
+        ("mark_ordered", "bob", {"po_number": "PO-4500012345"}),
+        ("complete", "bob", {"note": "Delivered to the Sales office."}),
+    ]),
     ("r06", "hannah", "Sales kick-off venue", "Travel & events", "high", "42000", "EUR", True, 3, []),
-    (
-        "r07",
-        "oscar",
-        "Audit support from external accountants",
-        "Services",
-        "normal",
-        "35000",
-        "EUR",
-        False,
-        12,
-        [("approve", "frank", {}), ("claim", "bob", {}), ("start", "bob", {}), ("wait_for_supplier", "bob", {})],
-    ),
+    ("r07", "oscar", "Audit support from external accountants", "Services", "normal", "35000", "EUR", False, 12, [
+        ("approve", "frank", {}),
+        ("claim", "bob", {}),
+        ("start", "bob", {}),
+        ("wait_for_supplier", "bob", {}),
+    ]),
     ("r08", "oscar", "Renew the treasury platform contract", "Contract renewal", "high", "60000", "USD", False, 5, []),
-    (
-        "r09",
-        "ivan",
-        "Cloud backup storage expansion",
-        "Software & SaaS",
-        "high",
-        "7800",
-        "EUR",
-        False,
-        2,
-        [("approve", "greta", {})],
-    ),
-    (
-        "r10",
-        "ivan",
-        "Network switches for the new wing",
-        "Goods",
-        "normal",
-        "4200",
-        "GBP",
-        False,
-        20,
-        [("claim", "betty", {}), ("start", "betty", {}), ("mark_ordered", "betty", {"po_number": "PO-4500012001"})],
-    ),
-    (
-        "r11",
-        "mike",
-        "Spare parts for the packaging line",
-        "Goods",
-        "urgent",
-        "3100",
-        "EUR",
-        False,
-        1,
-        [("claim", "bob", {})],
-    ),
-    (
-        "r12",
-        "nora",
-        "Photographer for product launch",
-        "Services",
-        "normal",
-        "2500",
-        "EUR",
-        False,
-        7,
-        [("cancel", "nora", {"note": "The launch moved to next quarter."})],
-    ),
+    ("r09", "ivan", "Cloud backup storage expansion", "Software & SaaS", "high", "7800", "EUR", False, 0.2, [
+        ("approve", "greta", {}),
+    ]),
+    ("r10", "ivan", "Network switches for the new wing", "Goods", "normal", "4200", "GBP", False, 20, [
+        ("claim", "betty", {}),
+        ("start", "betty", {}),
+        (R, "betty", {"body": "Quote from two distributors attached to the order."}),
+        ("mark_ordered", "betty", {"po_number": "PO-4500012001"}),
+    ]),
+    ("r11", "mike", "Spare parts for the packaging line", "Goods", "urgent", "3100", "EUR", False, 0.3, [
+        ("claim", "bob", {}),
+        (R, "bob", {"body": "Ordering from our framework supplier today."}),
+    ]),
+    ("r12", "nora", "Photographer for product launch", "Services", "normal", "2500", "EUR", False, 7, [
+        ("cancel", "nora", {"note": "The launch moved to next quarter."}),
+    ]),
     ("r13", "mike", "CNC milling machine", "Capital equipment", "normal", "145000", "EUR", False, 10, []),
+    ("r14", "nora", "Booth graphics for the spring fair", "Goods", "high", "1900", "EUR", False, 30, [
+        ("claim", "bob", {}),
+        (R, "bob", {"body": "Printer booked; proofs come on Monday."}),
+        ("start", "bob", {}),
+        ("complete", "bob", {"note": "Delivered and installed."}),
+    ]),
+    ("r15", "ivan", "Monitors for the support team", "Goods", "normal", "2600", "EUR", False, 25, [
+        ("claim", "betty", {}),
+        ("start", "betty", {}),
+        (R, "betty", {"body": "Ordered the 27-inch model we use elsewhere."}),
+        ("mark_ordered", "betty", {"po_number": "PO-4500011890"}),
+        ("complete", "betty", {}),
+    ]),
 ]
+# fmt: on
 
 
 class Command(BaseCommand):
@@ -175,6 +131,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         with transaction.atomic():
             roles_ensure()
+            sla_defaults_ensure()
             people = self._people()
             created = self._requests(people)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(people)} people, {created} new requests."))
@@ -211,7 +168,7 @@ class Command(BaseCommand):
             manager.save(update_fields=["is_staff"])
         manager.user_permissions.set(
             Permission.objects.filter(
-                content_type__app_label__in=["requests_app", "stakeholders"],
+                content_type__app_label__in=["requests_app", "stakeholders", "slas"],
                 content_type__model__in=[
                     "category",
                     "currency",
@@ -221,6 +178,12 @@ class Command(BaseCommand):
                     "requestevent",
                     "comment",
                     "attachment",
+                    "businesscalendar",
+                    "businesscalendarversion",
+                    "slapolicy",
+                    "slagoal",
+                    "slaclock",
+                    "slapause",
                 ],
             )
         )
@@ -246,20 +209,32 @@ class Command(BaseCommand):
                 continue
             created_count += 1
             for verb, actor, extra in script:
+                if verb == "reply":
+                    services.comment_add(procurement_request=procurement_request, author=people[actor], **extra)
+                    continue
                 arguments = {k: people[v] if k == "assignee" else v for k, v in extra.items()}
                 getattr(services, f"procurement_request_{verb}")(
                     procurement_request=procurement_request, actor=people[actor], **arguments
                 )
             self._backdate(procurement_request, now, days_ago, steps=len(script))
+            # The clocks ran at seeding time; replay the backdated history so they tell its story.
+            sla_clocks_rebuild(procurement_request=procurement_request, rewrite_timeline=True)
         return created_count
 
     def _backdate(self, procurement_request, now, days_ago, *, steps):
         """Spread the demo request's history over the past days so ages and timelines look real."""
-        start = now - timedelta(days=days_ago, hours=3)
+        start = now - timedelta(days=days_ago)
         ProcurementRequest.objects.filter(pk=procurement_request.pk).update(created_at=start, updated_at=start)
-        events = list(RequestEvent.objects.filter(procurement_request=procurement_request).order_by("id"))
-        spacing = timedelta(days=days_ago) / max(len(events), 1)
-        for index, event in enumerate(events):
-            RequestEvent.objects.filter(pk=event.pk).update(created_at=start + spacing * index)
+        events = list(
+            RequestEvent.objects.filter(procurement_request=procurement_request)
+            .exclude(kind=EventKind.SLA)  # rewritten by the clock replay below
+            .order_by("id")
+        )
+        span = timedelta(days=days_ago)
+        moments = [start + span * (index / len(events)) ** 2 for index in range(len(events))]  # early steps come fast
+        for event, moment in zip(events, moments, strict=True):
+            RequestEvent.objects.filter(pk=event.pk).update(created_at=moment)
+            if event.comment_id:
+                Comment.objects.filter(pk=event.comment_id).update(created_at=moment)
         completed = ProcurementRequest.objects.filter(pk=procurement_request.pk, completed_at__isnull=False)
-        completed.update(completed_at=start + spacing * (len(events) - 1))
+        completed.update(completed_at=moments[-1])

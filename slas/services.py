@@ -1,0 +1,394 @@
+"""SLA clocks follow the request: every lifecycle event updates them here, in the event's transaction.
+
+The rules are SLA-SEMANTICS (see README, "SLA clocks"): first response runs from submission (or
+approval) until the first reply from Procurement the requester can see, paused by nothing but
+closed hours; resolution runs from the same start until completion, paused while the request waits
+for its requester (or for approval). A reopened request continues its resolution clock from the
+original start, the completed time counting as a pause, and starts a new first-response cycle.
+
+All the maths is in `slas.clock`; this module only decides which clock starts, pauses, resumes or
+stops, then stores the derived values (elapsed, due, next threshold, breached, met) so that queues,
+sweeps and dashboards filter and sort in SQL.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from requests_app.models import Status
+
+from .models import Metric, SlaClock, SlaPause
+from .policies import sla_goal_for
+
+# While the request is in one of these statuses, its resolution clock does not run.
+RESOLUTION_PAUSING_STATUSES = {
+    Status.WAITING_FOR_REQUESTER: "waiting_for_requester",
+    Status.PENDING_APPROVAL: "pending_approval",
+}
+BREACH_PERCENT = 100
+
+
+@dataclass(frozen=True)
+class ClockChange:
+    """What happened to one clock, for the request's timeline."""
+
+    metric: str
+    verb: str  # started, paused, resumed, stopped, continued, goal changed
+    detail: str = ""
+
+    def describe(self):
+        label = Metric(self.metric).label
+        return f"{label} clock {self.verb}" + (f": {self.detail}" if self.detail else "")
+
+
+def _goal_for(procurement_request):
+    return sla_goal_for(
+        category_id=procurement_request.category_id,
+        priority=procurement_request.priority,
+        department_id=procurement_request.department_id,
+    )
+
+
+def _pause_intervals(clock):
+    if clock.pk is None:
+        return []  # a clock being started has no pauses yet
+    return [(pause.started_at, pause.ended_at) for pause in clock.pauses.all()]
+
+
+def clock_refresh(clock, *, now=None, pure_calendar=None):
+    """Recompute a clock's stored values as of now (or its stop), from its start, goal and pauses."""
+    now = now or timezone.now()
+    calendar = pure_calendar or clock.calendar.to_clock()
+    pauses = _pause_intervals(clock)
+    measured_to = clock.stopped_at or max(now, clock.started_at)
+    clock.elapsed_business = calendar.business_seconds(clock.started_at, measured_to, pauses)
+    clock.computed_at = measured_to
+    # The instant the goal runs out, with pauses so far; undefined while paused (no time passes).
+    clock.due_at = calendar.due_at(clock.started_at, clock.goal_seconds, pauses)
+    clock.breached = clock.elapsed_business > clock.goal_seconds
+    if clock.breached:
+        clock.ever_breached = True
+        clock.breached_at = clock.due_at or calendar.due_at(
+            clock.started_at, clock.goal_seconds, [(start, end) for start, end in pauses if end is not None]
+        )
+    clock.met = None if clock.stopped_at is None else not clock.breached
+    clock.next_threshold, clock.next_threshold_at = None, None
+    if clock.stopped_at is None and clock.paused_since is None:
+        thresholds = [*(clock.goal.warning_thresholds if clock.goal else []), BREACH_PERCENT]
+        for percent in sorted(set(thresholds)):
+            instant = calendar.threshold_at(clock.started_at, clock.goal_seconds, percent, pauses)
+            if instant is not None and instant > measured_to:
+                clock.next_threshold, clock.next_threshold_at = percent, instant
+                break
+    return clock
+
+
+def _save(clock, now):
+    clock_refresh(clock, now=now)
+    clock.save()
+    return clock
+
+
+def _new_clock(procurement_request, *, metric, goal, started_at, cycle=1):
+    return SlaClock(
+        procurement_request=procurement_request,
+        metric=metric,
+        cycle=cycle,
+        goal=goal,
+        goal_seconds=(goal.first_response_minutes if metric == Metric.FIRST_RESPONSE else goal.resolution_minutes) * 60,
+        calendar=goal.calendar,
+        started_at=started_at,
+        computed_at=started_at,
+    )
+
+
+@transaction.atomic
+def sla_clocks_start(*, procurement_request, at) -> list[ClockChange]:
+    """Start both clocks when Procurement's work begins (submission, or approval when required)."""
+    if SlaClock.objects.filter(procurement_request=procurement_request).exists():
+        return []  # already running: a second start (replayed event) changes nothing
+    goal = _goal_for(procurement_request)
+    changes = []
+    for metric in (Metric.FIRST_RESPONSE, Metric.RESOLUTION):
+        _save(_new_clock(procurement_request, metric=metric, goal=goal, started_at=at), at)
+        changes.append(ClockChange(metric, "started", _goal_words(goal, metric)))
+    return changes
+
+
+def _goal_words(goal, metric):
+    minutes = goal.first_response_minutes if metric == Metric.FIRST_RESPONSE else goal.resolution_minutes
+    return f"goal {business_duration(minutes * 60)} ({goal.policy.name})"
+
+
+def business_duration(seconds):
+    """'1 h 30 min', '45 min', '2 min 5 s': short and exact enough for a timeline line."""
+    seconds = int(seconds)
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = []
+    if hours:
+        parts.append(f"{hours} h")
+    if minutes:
+        parts.append(f"{minutes} min")
+    if secs and not hours:
+        parts.append(f"{secs} s")
+    return ("-" if seconds < 0 else "") + (" ".join(parts) or "0 min")
+
+
+def _current(procurement_request, metric):
+    return (
+        SlaClock.objects.select_for_update(of=("self",))
+        .filter(procurement_request=procurement_request, metric=metric, is_current=True)
+        .select_related("calendar", "goal")
+        .first()
+    )
+
+
+def _pause(clock, *, at, reason):
+    if clock is None or clock.stopped_at is not None or clock.paused_since is not None:
+        return None
+    at = max(at, clock.started_at)  # clock skew between processes must not put a pause before the start
+    SlaPause.objects.create(clock=clock, started_at=at, reason=reason)
+    clock.paused_since = at
+    _save(clock, at)
+    return ClockChange(clock.metric, "paused", reason.replace("_", " "))
+
+
+def _resume(clock, *, at):
+    if clock is None or clock.paused_since is None:
+        return None
+    at = max(at, clock.paused_since)
+    SlaPause.objects.filter(clock=clock, ended_at__isnull=True).update(ended_at=at)
+    clock.paused_since = None
+    _save(clock, at)
+    return ClockChange(clock.metric, "resumed", f"due {timezone.localtime(clock.due_at):%a %d %b %H:%M}")
+
+
+def _stop(clock, *, at, outcome=True):
+    if clock is None or clock.stopped_at is not None:
+        return None
+    at = max(at, clock.started_at)
+    if clock.paused_since is not None:
+        SlaPause.objects.filter(clock=clock, ended_at__isnull=True).update(ended_at=at)
+        clock.paused_since = None
+    clock.stopped_at = at
+    _save(clock, at)
+    if not outcome:
+        clock.met = None  # a cancelled request neither met nor missed its promise
+        clock.save(update_fields=["met"])
+        return ClockChange(clock.metric, "stopped", "request cancelled")
+    used = business_duration(clock.elapsed_business)
+    goal = business_duration(clock.goal_seconds)
+    verdict = "met" if clock.met else f"breached by {business_duration(clock.elapsed_business - clock.goal_seconds)}"
+    return ClockChange(clock.metric, "stopped", f"{verdict} ({used} of {goal})")
+
+
+def _reopen(procurement_request, *, at):
+    """Resolution continues from its original start (the completed time is a pause); first response
+    starts a new cycle. Completed cycles stay frozen as they were."""
+    changes = []
+    resolution = _current(procurement_request, Metric.RESOLUTION)
+    if resolution is not None and resolution.stopped_at is not None:
+        continued = _new_clock(
+            procurement_request,
+            metric=Metric.RESOLUTION,
+            goal=resolution.goal or _goal_for(procurement_request),
+            started_at=resolution.started_at,
+            cycle=resolution.cycle + 1,
+        )
+        continued.goal_seconds = resolution.goal_seconds
+        continued.ever_breached = resolution.ever_breached
+        SlaClock.objects.filter(pk=resolution.pk).update(is_current=False)
+        continued.save()
+        SlaPause.objects.bulk_create(
+            [
+                *(
+                    SlaPause(clock=continued, started_at=pause.started_at, ended_at=pause.ended_at, reason=pause.reason)
+                    for pause in resolution.pauses.all()
+                ),
+                SlaPause(clock=continued, started_at=resolution.stopped_at, ended_at=at, reason="completed"),
+            ]
+        )
+        _save(continued, at)
+        changes.append(ClockChange(Metric.RESOLUTION, "continued", f"cycle {continued.cycle}"))
+    first_response = _current(procurement_request, Metric.FIRST_RESPONSE)
+    if first_response is not None:
+        goal = _goal_for(procurement_request)
+        SlaClock.objects.filter(pk=first_response.pk).update(is_current=False)
+        new_cycle = _new_clock(
+            procurement_request,
+            metric=Metric.FIRST_RESPONSE,
+            goal=goal,
+            started_at=at,
+            cycle=first_response.cycle + 1,
+        )
+        new_cycle.ever_breached = first_response.ever_breached
+        _save(new_cycle, at)
+        changes.append(ClockChange(Metric.FIRST_RESPONSE, "started", f"cycle {new_cycle.cycle}"))
+    return changes
+
+
+@transaction.atomic
+def sla_clocks_on_status_change(*, procurement_request, from_status, to_status, at) -> list[ClockChange]:
+    """Start, pause, resume or stop the request's clocks for one status change."""
+    changes = []
+    if to_status == Status.APPROVED:
+        changes += sla_clocks_start(procurement_request=procurement_request, at=at)
+    if from_status == Status.COMPLETED and to_status == Status.IN_PROGRESS:
+        return changes + _reopen(procurement_request, at=at)
+    resolution = _current(procurement_request, Metric.RESOLUTION)
+    if to_status in RESOLUTION_PAUSING_STATUSES:
+        changes.append(_pause(resolution, at=at, reason=RESOLUTION_PAUSING_STATUSES[to_status]))
+    elif from_status in RESOLUTION_PAUSING_STATUSES and to_status not in (Status.CANCELLED, Status.REJECTED):
+        changes.append(_resume(resolution, at=at))
+    if to_status == Status.COMPLETED:
+        changes.append(_stop(resolution, at=at))
+        # Completing is itself an answer the requester sees: a first response still running ends here,
+        # so no cycle is left running on a finished request.
+        changes.append(_stop(_current(procurement_request, Metric.FIRST_RESPONSE), at=at))
+    if to_status in (Status.CANCELLED, Status.REJECTED):
+        for metric in (Metric.FIRST_RESPONSE, Metric.RESOLUTION):
+            changes.append(_stop(_current(procurement_request, metric), at=at, outcome=False))
+    return [change for change in changes if change is not None]
+
+
+@transaction.atomic
+def sla_clocks_on_public_reply(*, procurement_request, at) -> list[ClockChange]:
+    """Procurement's first reply the requester can see stops the first-response clock."""
+    change = _stop(_current(procurement_request, Metric.FIRST_RESPONSE), at=at)
+    return [change] if change else []
+
+
+@transaction.atomic
+def sla_clocks_rematch(*, procurement_request, at) -> list[ClockChange]:
+    """After a priority or category change: keep the elapsed time, switch to the newly matching goal.
+
+    A goal already exceeded breaches at once (breached_at is the theoretical instant); a relaxed goal
+    clears `breached` for the running cycle, but `ever_breached` stays.
+    """
+    goal = _goal_for(procurement_request)
+    changes = []
+    for metric in (Metric.FIRST_RESPONSE, Metric.RESOLUTION):
+        clock = _current(procurement_request, metric)
+        if clock is None or clock.stopped_at is not None:
+            continue
+        new_seconds = (goal.first_response_minutes if metric == Metric.FIRST_RESPONSE else goal.resolution_minutes) * 60
+        if clock.goal_id == goal.pk and clock.goal_seconds == new_seconds:
+            continue
+        old_seconds = clock.goal_seconds
+        clock.goal, clock.goal_seconds, clock.calendar = goal, new_seconds, goal.calendar
+        _save(clock, at)
+        detail = f"goal {business_duration(old_seconds)} → {business_duration(new_seconds)} ({goal.policy.name})"
+        if clock.breached:
+            detail += f"; already exceeded, breached since {timezone.localtime(clock.breached_at):%a %d %b %H:%M}"
+        changes.append(ClockChange(metric, "goal changed", detail))
+    return changes
+
+
+def sla_timeline_record(*, procurement_request, changes=(), note="", at=None):
+    """One timeline line, after the event's own, naming every clock change that event caused."""
+    from requests_app.models import EventKind, RequestEvent
+
+    note = note or "; ".join(change.describe() for change in changes if change) + "."
+    if note == ".":
+        return None
+    fields = {"created_at": at} if at is not None else {}
+    return RequestEvent.objects.create(
+        procurement_request=procurement_request, kind=EventKind.SLA, actor=None, note=note, **fields
+    )
+
+
+# --- Replay -------------------------------------------------------------------------------------
+
+_CLOCK_FIELDS = (
+    "metric",
+    "cycle",
+    "is_current",
+    "goal_id",
+    "goal_seconds",
+    "calendar_id",
+    "started_at",
+    "stopped_at",
+    "paused_since",
+    "elapsed_business",
+    "computed_at",
+    "due_at",
+    "next_threshold",
+    "next_threshold_at",
+    "breached",
+    "ever_breached",
+    "breached_at",
+    "met",
+)
+
+
+def clock_state(procurement_request):
+    """Every clock cycle of the request with its pauses, as comparable tuples (ids left out)."""
+    clocks = SlaClock.objects.filter(procurement_request=procurement_request).prefetch_related("pauses")
+    return sorted(
+        (
+            tuple(getattr(clock, field) for field in _CLOCK_FIELDS),
+            tuple(
+                sorted(
+                    (pause.started_at, pause.ended_at or pause.started_at, pause.ended_at is None, pause.reason)
+                    for pause in clock.pauses.all()
+                )
+            ),
+        )
+        for clock in clocks
+    )
+
+
+def _replay(procurement_request, *, record_timeline):
+    """Run the request's recorded history through the same clock rules as when it happened."""
+    from requests_app import permissions
+    from requests_app.models import EventKind
+
+    events = procurement_request.events.exclude(kind=EventKind.SLA).select_related("actor").order_by("created_at", "id")
+    for event in events:
+        at = event.created_at
+        changes = []
+        if event.kind == EventKind.CREATED:
+            if not procurement_request.requires_approval:
+                changes += sla_clocks_start(procurement_request=procurement_request, at=procurement_request.created_at)
+        elif event.from_status and event.to_status:
+            changes += sla_clocks_on_status_change(
+                procurement_request=procurement_request, from_status=event.from_status, to_status=event.to_status, at=at
+            )
+            if event.to_status == Status.WAITING_FOR_REQUESTER:
+                changes += sla_clocks_on_public_reply(procurement_request=procurement_request, at=at)
+        elif event.kind == EventKind.COMMENTED and event.actor and permissions.is_procurement_staff(event.actor):
+            changes += sla_clocks_on_public_reply(procurement_request=procurement_request, at=at)
+        if record_timeline:
+            sla_timeline_record(procurement_request=procurement_request, changes=changes, at=at)
+
+
+@transaction.atomic
+def sla_clocks_rebuild(*, procurement_request, actor=None, rewrite_timeline=False) -> bool:
+    """Rebuild the request's clocks from its event history; True if anything differed.
+
+    An explicit, audited command (`manage.py sla_recompute`), never a side effect: on unchanged data
+    it rolls itself back and changes nothing; otherwise it keeps the rebuilt clocks and writes one
+    timeline line saying who recomputed them. `rewrite_timeline` (demo data only) also replaces
+    the clock lines of the timeline with ones at the instants of the replayed events.
+    """
+    from requests_app.models import EventKind, ProcurementRequest
+
+    # Re-read: the history, not a caller's in-memory copy, is the source of truth here.
+    procurement_request = ProcurementRequest.objects.select_for_update().get(pk=procurement_request.pk)
+    before = clock_state(procurement_request)
+    with transaction.atomic():
+        SlaClock.objects.filter(procurement_request=procurement_request).delete()
+        if rewrite_timeline:
+            procurement_request.events.filter(kind=EventKind.SLA).delete()
+        _replay(procurement_request, record_timeline=rewrite_timeline)
+        changed = clock_state(procurement_request) != before
+        if not changed:
+            transaction.set_rollback(True)  # identical: keep the original rows, ids and all
+    if changed and not rewrite_timeline:
+        who = (actor.get_full_name() or actor.username) if actor else "the service desk"
+        sla_timeline_record(
+            procurement_request=procurement_request, note=f"SLA clocks recomputed from the history by {who}."
+        )
+    return changed
