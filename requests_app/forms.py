@@ -173,6 +173,16 @@ class OrderForm(forms.Form):
     note = forms.CharField(label="Note", required=False, max_length=5000)
 
 
+class ReprioritiseForm(forms.Form):
+    """Blank keeps the current value; the service refuses a change that changes nothing."""
+
+    priority = forms.ChoiceField(label="Priority", required=False, choices=[("", "Keep as is"), *Priority.choices])
+    category = forms.ModelChoiceField(
+        label="Category", required=False, queryset=Category.objects.active(), empty_label="Keep as is"
+    )
+    note = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
+
+
 class BuyerChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, user):
         return user.get_full_name() or user.username

@@ -245,6 +245,7 @@ class EventKind(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     PO_RECORDED = "po_recorded", "PO recorded"
     SLA = "sla", "SLA clock"
+    REPRIORITISED = "reprioritised", "Priority or category changed"
 
 
 class RequestEventQuerySet(models.QuerySet):
@@ -273,6 +274,8 @@ class RequestEvent(models.Model):
     comment = models.ForeignKey("Comment", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     attachment = models.ForeignKey("Attachment", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     is_internal = models.BooleanField(default=False, help_text="Shown to Procurement only.")
+    # Structured facts the note only tells in words, e.g. {"priority": [old, new]}; replay reads them.
+    data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = RequestEventQuerySet.as_manager()

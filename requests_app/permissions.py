@@ -130,6 +130,7 @@ ACTION_RULES = {
     "resume": _works_it,
     "mark_ordered": _works_it,
     "complete": _works_it,
+    "reprioritise": _works_it,
     "close": lambda user, pr: pr.requester_id == user.id or _works_it(user, pr),
     "cancel": lambda user, pr: is_requester_side(user, pr) or is_manager(user),
     "reopen": lambda user, pr: (pr.requester_id == user.id and _within_reopen_window(pr)) or _works_it(user, pr),
@@ -158,7 +159,7 @@ def action_is_legal(action, procurement_request):
     if action == "claim":
         # A request someone already took is a state ("too late"), not a matter of permission.
         return procurement_request.assignee_id is None and procurement_request.status in CLAIMABLE_STATUSES
-    if action == "assign":
+    if action in ("assign", "reprioritise"):
         return procurement_request.is_open and procurement_request.status != Status.PENDING_APPROVAL
     if action == "resume":
         return procurement_request.status in {Status.WAITING_FOR_REQUESTER, Status.WAITING_FOR_SUPPLIER, Status.ORDERED}

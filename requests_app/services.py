@@ -18,6 +18,7 @@ from .models import (
     Attachment,
     Comment,
     EventKind,
+    Priority,
     ProcurementRequest,
     ReferenceCounter,
     RequestEvent,
@@ -222,6 +223,7 @@ ACTION_LABELS = {
     "close": "close",
     "cancel": "cancel",
     "reopen": "reopen",
+    "reprioritise": "change the priority or category of",
 }
 
 
@@ -361,6 +363,38 @@ def procurement_request_reopen(*, procurement_request, actor, note):
     procurement_request = _locked_for(actor, "reopen", procurement_request)
     note = _require_note(note, what="what is still missing")
     return _transition(procurement_request, to_status=Status.IN_PROGRESS, actor=actor, note=note)
+
+
+@transaction.atomic
+def procurement_request_reprioritise(*, procurement_request, actor, note, priority=None, category=None):
+    """Change an open request's priority and/or category, with a reason; the SLA clocks re-match the goal."""
+    locked = _locked_for(actor, "reprioritise", procurement_request)
+    note = _require_note(note, what="the reason for the change")
+    data, words = {}, []
+    if priority and priority != locked.priority:
+        data["priority"] = [locked.priority, priority]
+        words.append(f"Priority {Priority(locked.priority).label} → {Priority(priority).label}")
+        locked.priority = priority
+    if category is not None and category.pk != locked.category_id:
+        data["category"] = [locked.category_id, category.pk]
+        words.append(f"category {locked.category} → {category}")
+        locked.category = category
+    if not data:
+        raise ValidationError("Choose a priority or category different from the current one.")
+    now = timezone.now()  # one instant for the event and the clock changes (replay relies on it)
+    locked.save(update_fields=[*data, "updated_at"])
+    summary = ", ".join(words)
+    _event(
+        locked,
+        kind=EventKind.REPRIORITISED,
+        actor=actor,
+        note=f"{summary[0].upper()}{summary[1:]}: {note}",
+        data=data,
+        created_at=now,
+    )
+    changes = sla_services.sla_clocks_rematch(procurement_request=locked, at=now)
+    sla_services.sla_timeline_record(procurement_request=locked, changes=changes)
+    return locked
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ ACTIONS = [
     "resume",
     "mark_ordered",
     "complete",
+    "reprioritise",
     "close",
     "cancel",
     "reopen",

@@ -19,6 +19,7 @@ from .forms import (
     ProcurementRequestForm,
     QuestionForm,
     ReasonForm,
+    ReprioritiseForm,
     RequestFilterForm,
 )
 from .models import Attachment, ProcurementRequest, Status
@@ -235,6 +236,7 @@ ACTION_FORMS = {
     "wait_for_requester": QuestionForm,
     "mark_ordered": OrderForm,
     "assign": AssignForm,
+    "reprioritise": ReprioritiseForm,
 }
 
 
@@ -255,6 +257,7 @@ ACTION_LABELS = {
     "resume": "Resume work",
     "mark_ordered": "Record order",
     "complete": "Complete",
+    "reprioritise": "Change priority",
     "close": "Close",
     "cancel": "Cancel request",
     "reopen": "Reopen",
@@ -270,6 +273,7 @@ ACTION_DONE = {
     "resume": "is in progress again",
     "mark_ordered": "is ordered; the PO number is recorded",
     "complete": "is completed",
+    "reprioritise": "has its new priority or category; the SLA clocks follow the new goal",
     "close": "is closed",
     "cancel": "is cancelled",
     "reopen": "is reopened and back in progress",
@@ -285,6 +289,7 @@ ACTION_SERVICES = {
     "resume": services.procurement_request_resume,
     "mark_ordered": services.procurement_request_mark_ordered,
     "complete": services.procurement_request_complete,
+    "reprioritise": services.procurement_request_reprioritise,
     "close": services.procurement_request_close,
     "cancel": services.procurement_request_cancel,
     "reopen": services.procurement_request_reopen,
@@ -301,7 +306,9 @@ class RequestActionView(LoginRequiredMixin, View):
         form = action_form(self.action, request.POST)
         if form.is_valid():
             arguments = {
-                key: value for key, value in form.cleaned_data.items() if key in {"note", "po_number", "assignee"}
+                key: value
+                for key, value in form.cleaned_data.items()
+                if key in {"note", "po_number", "assignee", "priority", "category"}
             }
             if self.action == "claim":
                 arguments.pop("note", None)

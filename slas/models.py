@@ -69,15 +69,19 @@ class BusinessCalendar(models.Model):
         version = self.current_version
         return version.spec if version is not None else {}
 
-    def to_clock(self):
+    def to_clock(self, *, until=None):
         """The pure calendar (`slas.clock`): a VersionedCalendar of every version, or the Calendar when only one.
 
+        `until`: only the versions in force by then (a stopped clock is measured with the calendar as
+        it stood up to its stop, so a version added later never moves a finished cycle).
         Prefetch "versions" (`with_versions()`) to make this query-free; the result is memoised by
         content, so clocks on the same calendar share one warm instance.
         """
         versions = self._versions()
         if not versions:
             raise ImproperlyConfigured(f"The business calendar “{self.name}” has no version: add one in the admin.")
+        if until is not None:
+            versions = [version for version in versions if version.effective_from <= until] or versions[:1]
         return _pure_calendar(versions)
 
 

@@ -68,7 +68,7 @@ def request_clock_views(procurement_request, *, now=None):
     )
     views = []
     for clock in sorted(clocks, key=lambda c: [Metric.FIRST_RESPONSE, Metric.RESOLUTION].index(c.metric)):
-        calendar = clock.calendar.to_clock()
+        calendar = clock.calendar.to_clock(until=clock.stopped_at)
         pauses = [(pause.started_at, pause.ended_at) for pause in clock.pauses.all()]
         end = clock.stopped_at or max(now, clock.started_at)
         spent = calendar.breakdown(clock.started_at, end, pauses)

@@ -42,12 +42,10 @@ class ClockChange:
         return f"{label} clock {self.verb}" + (f": {self.detail}" if self.detail else "")
 
 
-def _goal_for(procurement_request):
-    return sla_goal_for(
-        category_id=procurement_request.category_id,
-        priority=procurement_request.priority,
-        department_id=procurement_request.department_id,
-    )
+def _goal_for(procurement_request, matching=None):
+    """The goal matching the request; `matching` = (category_id, priority) in force at a past moment (replay)."""
+    category_id, priority = matching or (procurement_request.category_id, procurement_request.priority)
+    return sla_goal_for(category_id=category_id, priority=priority, department_id=procurement_request.department_id)
 
 
 def _pause_intervals(clock):
@@ -59,7 +57,7 @@ def _pause_intervals(clock):
 def clock_refresh(clock, *, now=None, pure_calendar=None):
     """Recompute a clock's stored values as of now (or its stop), from its start, goal and pauses."""
     now = now or timezone.now()
-    calendar = pure_calendar or clock.calendar.to_clock()
+    calendar = pure_calendar or clock.calendar.to_clock(until=clock.stopped_at)
     pauses = _pause_intervals(clock)
     measured_to = clock.stopped_at or max(now, clock.started_at)
     clock.elapsed_business = calendar.business_seconds(clock.started_at, measured_to, pauses)
@@ -104,11 +102,11 @@ def _new_clock(procurement_request, *, metric, goal, started_at, cycle=1):
 
 
 @transaction.atomic
-def sla_clocks_start(*, procurement_request, at) -> list[ClockChange]:
+def sla_clocks_start(*, procurement_request, at, matching=None) -> list[ClockChange]:
     """Start both clocks when Procurement's work begins (submission, or approval when required)."""
     if SlaClock.objects.filter(procurement_request=procurement_request).exists():
         return []  # already running: a second start (replayed event) changes nothing
-    goal = _goal_for(procurement_request)
+    goal = _goal_for(procurement_request, matching)
     changes = []
     for metric in (Metric.FIRST_RESPONSE, Metric.RESOLUTION):
         _save(_new_clock(procurement_request, metric=metric, goal=goal, started_at=at), at)
@@ -184,7 +182,7 @@ def _stop(clock, *, at, outcome=True):
     return ClockChange(clock.metric, "stopped", f"{verdict} ({used} of {goal})")
 
 
-def _reopen(procurement_request, *, at):
+def _reopen(procurement_request, *, at, matching=None):
     """Resolution continues from its original start (the completed time is a pause); first response
     starts a new cycle. Completed cycles stay frozen as they were."""
     changes = []
@@ -193,7 +191,7 @@ def _reopen(procurement_request, *, at):
         continued = _new_clock(
             procurement_request,
             metric=Metric.RESOLUTION,
-            goal=resolution.goal or _goal_for(procurement_request),
+            goal=resolution.goal or _goal_for(procurement_request, matching),
             started_at=resolution.started_at,
             cycle=resolution.cycle + 1,
         )
@@ -214,7 +212,7 @@ def _reopen(procurement_request, *, at):
         changes.append(ClockChange(Metric.RESOLUTION, "continued", f"cycle {continued.cycle}"))
     first_response = _current(procurement_request, Metric.FIRST_RESPONSE)
     if first_response is not None:
-        goal = _goal_for(procurement_request)
+        goal = _goal_for(procurement_request, matching)
         SlaClock.objects.filter(pk=first_response.pk).update(is_current=False)
         new_cycle = _new_clock(
             procurement_request,
@@ -230,13 +228,13 @@ def _reopen(procurement_request, *, at):
 
 
 @transaction.atomic
-def sla_clocks_on_status_change(*, procurement_request, from_status, to_status, at) -> list[ClockChange]:
+def sla_clocks_on_status_change(*, procurement_request, from_status, to_status, at, matching=None) -> list[ClockChange]:
     """Start, pause, resume or stop the request's clocks for one status change."""
     changes = []
     if to_status == Status.APPROVED:
-        changes += sla_clocks_start(procurement_request=procurement_request, at=at)
+        changes += sla_clocks_start(procurement_request=procurement_request, at=at, matching=matching)
     if from_status == Status.COMPLETED and to_status == Status.IN_PROGRESS:
-        return changes + _reopen(procurement_request, at=at)
+        return changes + _reopen(procurement_request, at=at, matching=matching)
     resolution = _current(procurement_request, Metric.RESOLUTION)
     if to_status in RESOLUTION_PAUSING_STATUSES:
         changes.append(_pause(resolution, at=at, reason=RESOLUTION_PAUSING_STATUSES[to_status]))
@@ -261,13 +259,13 @@ def sla_clocks_on_public_reply(*, procurement_request, at) -> list[ClockChange]:
 
 
 @transaction.atomic
-def sla_clocks_rematch(*, procurement_request, at) -> list[ClockChange]:
+def sla_clocks_rematch(*, procurement_request, at, matching=None) -> list[ClockChange]:
     """After a priority or category change: keep the elapsed time, switch to the newly matching goal.
 
     A goal already exceeded breaches at once (breached_at is the theoretical instant); a relaxed goal
     clears `breached` for the running cycle, but `ever_breached` stays.
     """
-    goal = _goal_for(procurement_request)
+    goal = _goal_for(procurement_request, matching)
     changes = []
     for metric in (Metric.FIRST_RESPONSE, Metric.RESOLUTION):
         clock = _current(procurement_request, metric)
@@ -340,21 +338,49 @@ def clock_state(procurement_request):
     )
 
 
+def _matching_at_start(procurement_request, changes):
+    """(category_id, priority) before the first priority or category change: undo them, newest first."""
+    matching = {"category": procurement_request.category_id, "priority": procurement_request.priority}
+    for event in reversed(changes):
+        for key, (old, _new) in event.data.items():
+            matching[key] = old
+    return matching
+
+
 def _replay(procurement_request, *, record_timeline):
-    """Run the request's recorded history through the same clock rules as when it happened."""
+    """Run the request's recorded history through the same clock rules as when it happened.
+
+    Goals are matched with the priority and category in force at each event, not today's.
+    """
     from requests_app import permissions
     from requests_app.models import EventKind
 
-    events = procurement_request.events.exclude(kind=EventKind.SLA).select_related("actor").order_by("created_at", "id")
+    events = list(
+        procurement_request.events.exclude(kind=EventKind.SLA).select_related("actor").order_by("created_at", "id")
+    )
+    in_force = _matching_at_start(procurement_request, [e for e in events if e.kind == EventKind.REPRIORITISED])
     for event in events:
         at = event.created_at
+        matching = (in_force["category"], in_force["priority"])
         changes = []
         if event.kind == EventKind.CREATED:
             if not procurement_request.requires_approval:
-                changes += sla_clocks_start(procurement_request=procurement_request, at=procurement_request.created_at)
+                changes += sla_clocks_start(
+                    procurement_request=procurement_request, at=procurement_request.created_at, matching=matching
+                )
+        elif event.kind == EventKind.REPRIORITISED:
+            for key, (_old, new) in event.data.items():
+                in_force[key] = new
+            changes += sla_clocks_rematch(
+                procurement_request=procurement_request, at=at, matching=(in_force["category"], in_force["priority"])
+            )
         elif event.from_status and event.to_status:
             changes += sla_clocks_on_status_change(
-                procurement_request=procurement_request, from_status=event.from_status, to_status=event.to_status, at=at
+                procurement_request=procurement_request,
+                from_status=event.from_status,
+                to_status=event.to_status,
+                at=at,
+                matching=matching,
             )
             if event.to_status == Status.WAITING_FOR_REQUESTER:
                 changes += sla_clocks_on_public_reply(procurement_request=procurement_request, at=at)

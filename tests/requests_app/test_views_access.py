@@ -102,6 +102,7 @@ WRITES = {
         resume              login  403    403        404    403   ok     ok
         mark_ordered        login  403    403        404    403   ok     ok
         complete            login  403    403        404    403   ok     ok
+        reprioritise        login  403    403        404    403   ok     ok
         close               login  ok     403        404    403   ok     ok
         cancel              login  ok     403        404    ok    403    ok
         reopen              login  ok     403        404    403   ok     ok
@@ -121,6 +122,7 @@ WRITES = {
         resume              login  403    404        404    403   ok     ok
         mark_ordered        login  403    404        404    403   ok     ok
         complete            login  403    404        404    403   ok     ok
+        reprioritise        login  403    404        404    403   ok     ok
         close               login  ok     404        404    403   ok     ok
         cancel              login  ok     404        404    ok    403    ok
         reopen              login  ok     404        404    403   ok     ok
@@ -141,6 +143,7 @@ WRITES = {
         resume              login  404    404        403    404   ok     ok
         mark_ordered        login  404    404        403    404   ok     ok
         complete            login  404    404        403    404   ok     ok
+        reprioritise        login  404    404        403    404   ok     ok
         close               login  404    404        ok     404   ok     ok
         cancel              login  404    404        ok     404   403    ok
         reopen              login  404    404        ok     404   ok     ok
@@ -160,6 +163,7 @@ ACTION_CASES = {
     "resume": (Status.WAITING_FOR_SUPPLIER, {}, Status.IN_PROGRESS),
     "mark_ordered": (Status.IN_PROGRESS, {"po_number": "PO-4500000001"}, Status.ORDERED),
     "complete": (Status.IN_PROGRESS, {}, Status.COMPLETED),
+    "reprioritise": (Status.IN_PROGRESS, {"priority": "urgent", "note": "The line is down."}, Status.IN_PROGRESS),
     "close": (Status.COMPLETED, {}, Status.CLOSED),
     "cancel": (Status.SUBMITTED, {"note": "No longer needed."}, Status.CANCELLED),
     "reopen": (Status.COMPLETED, {"note": "One laptop is missing."}, Status.IN_PROGRESS),
@@ -229,6 +233,8 @@ def _snapshot(procurement_request):
     row = ProcurementRequest.objects.get(pk=procurement_request.pk)
     return {
         "status": row.status,
+        "priority": row.priority,
+        "category": row.category_id,
         "assignee": row.assignee_id,
         "po_number": row.po_number,
         "events": RequestEvent.objects.filter(procurement_request=row).count(),

@@ -139,7 +139,7 @@ def _in_state(requester, buyer, state):
     return procurement_request
 
 
-WORK = ["wait_for_requester", "wait_for_supplier", "mark_ordered", "complete"]
+WORK = ["wait_for_requester", "wait_for_supplier", "mark_ordered", "complete", "reprioritise"]
 ACTIONS = {
     ("submitted", "requester"): ["cancel"],
     ("submitted", "colleague"): [],
@@ -147,7 +147,7 @@ ACTIONS = {
     ("submitted", "head"): ["cancel"],
     ("submitted", "buyer"): ["claim"],
     ("submitted", "other_buyer"): ["claim"],
-    ("submitted", "manager"): ["claim", "assign", "cancel"],
+    ("submitted", "manager"): ["claim", "assign", "reprioritise", "cancel"],
     ("submitted", "anonymous"): [],
     ("pending_approval", "requester"): ["cancel"],
     ("pending_approval", "head"): ["approve", "reject", "cancel"],
@@ -160,8 +160,8 @@ ACTIONS = {
     ("in_progress", "other_buyer"): [],
     ("in_progress", "manager"): ["assign", *WORK, "cancel"],
     ("waiting_for_requester", "requester"): ["cancel"],
-    ("waiting_for_requester", "buyer"): ["resume"],
-    ("waiting_for_requester", "manager"): ["assign", "resume", "cancel"],
+    ("waiting_for_requester", "buyer"): ["resume", "reprioritise"],
+    ("waiting_for_requester", "manager"): ["assign", "resume", "reprioritise", "cancel"],
     ("completed", "requester"): ["close", "reopen"],
     ("completed", "colleague"): [],
     ("completed", "head"): [],

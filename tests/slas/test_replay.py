@@ -1,6 +1,7 @@
 """Replaying a request's history rebuilds exactly the clocks the live events built (sla_recompute).
 
-Hypothesis generates lifecycles: sequences of the actions people take, each after a random wait,
+Hypothesis generates lifecycles: sequences of the actions people take (priority changes included, so
+goals must be matched with the priority in force at each moment), each after a random wait,
 played through the real request services under time-machine. Afterwards a rebuild from the event
 history must find nothing to change, and a deliberately damaged clock must be repaired and audited.
 """
@@ -24,11 +25,36 @@ BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2025, 3, 3, 8, 30, tzinfo=BERLIN)  # a Monday morning
 
 # Each step: who acts, and how; None where the action is not legal now (then the step is skipped).
-ACTIONS = ["claim", "start", "ask", "answer", "reply", "note", "supplier", "resume", "order", "complete", "reopen"]
+ACTIONS = [
+    "claim",
+    "start",
+    "ask",
+    "answer",
+    "reply",
+    "note",
+    "supplier",
+    "resume",
+    "order",
+    "complete",
+    "reopen",
+    "raise",
+    "lower",
+]
+PRIORITIES = ["low", "normal", "high", "urgent"]
 
 
-def _take(action, procurement_request, *, requester, buyer):
+def _take(action, procurement_request, *, requester, buyer, manager):
     pr = ProcurementRequest.objects.get(pk=procurement_request.pk)
+    if action in ("raise", "lower"):
+        # The manager may change it before anyone claims it; the assignee afterwards.
+        actor = buyer if pr.assignee_id == buyer.id else manager
+        index = PRIORITIES.index(pr.priority) + (1 if action == "raise" else -1)
+        legal = permissions.action_is_legal("reprioritise", pr) and permissions.can_perform(actor, "reprioritise", pr)
+        if legal and 0 <= index < len(PRIORITIES):
+            services.procurement_request_reprioritise(
+                procurement_request=pr, actor=actor, priority=PRIORITIES[index], note=f"{action.title()}d."
+            )
+        return
     if action == "answer":
         if pr.status == "waiting_for_requester":
             services.comment_add(procurement_request=pr, author=requester, body="Here is the answer.")
@@ -67,8 +93,8 @@ lifecycles = st.lists(
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(steps=lifecycles, priority=st.sampled_from(["low", "normal", "high", "urgent"]))
-def test_replaying_the_history_changes_nothing(requester, buyer, steps, priority):
+@given(steps=lifecycles, priority=st.sampled_from(PRIORITIES))
+def test_replaying_the_history_changes_nothing(requester, buyer, manager, steps, priority):
     # given a request that went through a generated lifecycle, each step at its own moment
     moment = START
     with time_machine.travel(moment, tick=False):
@@ -76,7 +102,7 @@ def test_replaying_the_history_changes_nothing(requester, buyer, steps, priority
     for action, wait_minutes in steps:
         moment += timedelta(minutes=wait_minutes)
         with time_machine.travel(moment, tick=False):
-            _take(action, procurement_request, requester=requester, buyer=buyer)
+            _take(action, procurement_request, requester=requester, buyer=buyer, manager=manager)
     live = clock_state(procurement_request)
     events_before = procurement_request.events.count()
 
