@@ -4,6 +4,7 @@ Row visibility is a Q object so that lists, detail pages, attachments and export
 a request outside it is answered with 404, the same as a missing one.
 """
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -110,8 +111,6 @@ def _approves_it(user, procurement_request):
 
 
 def _within_reopen_window(procurement_request):
-    from django.conf import settings
-
     if procurement_request.completed_at is None:
         return False
     age = timezone.now() - procurement_request.completed_at

@@ -1,25 +1,9 @@
 from django.urls import path
 
-from . import views
+from . import permissions, views
 
 app_name = "requests_app"
 
-ACTIONS = [
-    "approve",
-    "reject",
-    "claim",
-    "assign",
-    "start",
-    "wait_for_requester",
-    "wait_for_supplier",
-    "resume",
-    "mark_ordered",
-    "complete",
-    "reprioritise",
-    "close",
-    "cancel",
-    "reopen",
-]
 
 urlpatterns = [
     path("new/", views.RequestCreateView.as_view(), name="create"),
@@ -41,6 +25,6 @@ urlpatterns = [
             views.RequestActionView.as_view(action=action),
             name=action,
         )
-        for action in ACTIONS
+        for action in permissions.ACTION_RULES  # every lifecycle action, declared once there
     ],
 ]

@@ -278,22 +278,11 @@ ACTION_DONE = {
     "cancel": "is cancelled",
     "reopen": "is reopened and back in progress",
 }
-ACTION_SERVICES = {
-    "approve": services.procurement_request_approve,
-    "reject": services.procurement_request_reject,
-    "claim": services.procurement_request_claim,
-    "assign": services.procurement_request_assign,
-    "start": services.procurement_request_start,
-    "wait_for_requester": services.procurement_request_wait_for_requester,
-    "wait_for_supplier": services.procurement_request_wait_for_supplier,
-    "resume": services.procurement_request_resume,
-    "mark_ordered": services.procurement_request_mark_ordered,
-    "complete": services.procurement_request_complete,
-    "reprioritise": services.procurement_request_reprioritise,
-    "close": services.procurement_request_close,
-    "cancel": services.procurement_request_cancel,
-    "reopen": services.procurement_request_reopen,
-}
+
+
+def action_service(action):
+    """The service behind an action: every verb is `procurement_request_<action>` in services.py."""
+    return getattr(services, f"procurement_request_{action}")
 
 
 class RequestActionView(LoginRequiredMixin, View):
@@ -313,7 +302,7 @@ class RequestActionView(LoginRequiredMixin, View):
             if self.action == "claim":
                 arguments.pop("note", None)
             try:
-                ACTION_SERVICES[self.action](procurement_request=procurement_request, actor=request.user, **arguments)
+                action_service(self.action)(procurement_request=procurement_request, actor=request.user, **arguments)
             except services.ActionNotAllowed as error:
                 messages.error(request, str(error))
                 return redirect("requests_app:detail", reference=reference)

@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from requests_app.admin import ReadOnlyInline, ViewOnlyAdmin
 
 from .calendars import business_calendar_create, business_calendar_holidays_import, business_calendar_version_add
+from .catalogue import working_hours_text
 from .forms import BusinessCalendarCreateForm, BusinessCalendarVersionForm, HolidayImportForm, PrettyJSONField
 from .models import BusinessCalendar, BusinessCalendarVersion, SlaClock, SlaGoal, SlaPause, SlaPolicy
 from .policies import sla_policy_check, sla_policy_make_default
@@ -45,16 +46,8 @@ def form_page_template():
 
 
 def spec_summary(spec):
-    """'Europe/Berlin · mon–fri 08:00–12:00, 13:00–17:00 · 26 holidays · 4 exceptions'."""
-    week = spec.get("week", {})
-    groups = []
-    for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
-        hours = ", ".join(f"{start}–{end}" for start, end in week.get(day, []))
-        if groups and groups[-1][2] == hours:
-            groups[-1][1] = day
-        else:
-            groups.append([day, day, hours])
-    days = [f"{first}{'' if first == last else '–' + last} {hours}" for first, last, hours in groups if hours]
+    """'Europe/Berlin · Mon–Fri 08:00–12:00, 13:00–17:00 · 26 holidays · 4 exceptions'."""
+    days = working_hours_text(spec)
     parts = [spec.get("timezone", "?"), "; ".join(days) or "closed every week"]
     parts.append(f"{len(spec.get('holidays', []))} holidays")
     parts.append(f"{len(spec.get('exceptions', {}))} exceptions")
