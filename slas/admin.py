@@ -112,8 +112,12 @@ class BusinessCalendarAdmin(admin.ModelAdmin):
             kwargs["form"] = self.add_form
         return super().get_form(request, obj, **kwargs)
 
+    inlines = [BusinessCalendarVersionInline]
+
     def get_inline_instances(self, request, obj=None):
-        return [BusinessCalendarVersionInline(self.model, self.admin_site)] if obj is not None else []
+        # Django's own method applies the inline's permissions (no "add another" row); a new
+        # calendar gets its first version from the add form instead.
+        return super().get_inline_instances(request, obj) if obj is not None else []
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -373,6 +373,16 @@ def test_existing_versions_are_read_only_in_the_calendar_admin(admin_client):
     assert 'name="versions-0-spec"' not in response.content.decode()
 
 
+def test_the_calendar_admin_offers_no_add_another_row_for_versions(admin_client):
+    # given a calendar with a version
+    calendar = BusinessCalendarFactory()
+    # when its change page is opened
+    response = admin_client.get(reverse("admin:slas_businesscalendar_change", args=[calendar.pk]))
+    # then the inline allows no new forms, so the admin's script shows no "Add another" row
+    # (versions are added through "Add a version", which applies the effective-from rules)
+    assert response.context["inline_admin_formsets"][0].formset.max_num == 0
+
+
 def test_adding_a_calendar_in_the_admin_creates_its_first_version(admin_client, admin_user):
     # when a superuser adds a calendar with a spec
     response = admin_client.post(
