@@ -199,6 +199,15 @@ class ProcurementRequest(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The SLA state of the request's running clocks, copied here by slas.services whenever a clock
+    # changes (events and the minute sweep), so that queues sort and filter on one table.
+    sla_due_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="The earliest due time of the running, unpaused clocks."
+    )
+    sla_threshold = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="Percent: the highest threshold a running clock has reached."
+    )
+    sla_breached = models.BooleanField(default=False, editable=False, help_text="A running clock is past its goal.")
 
     objects = ProcurementRequestQuerySet.as_manager()
 
@@ -221,6 +230,11 @@ class ProcurementRequest(models.Model):
             models.Index(fields=["department", "status"]),
             models.Index(fields=["requester", "-created_at"]),
             models.Index(fields=["assignee", "status"]),
+            # Queues: open requests in SLA due order (PostgreSQL's ascending order puts the paused and
+            # not-yet-started requests, with no due time, last).
+            models.Index(
+                fields=["sla_due_at", "id"], condition=Q(status__in=sorted(OPEN_STATUSES)), name="request_open_by_due"
+            ),
         ]
 
     def __str__(self):

@@ -147,7 +147,7 @@ def procurement_request_submit(
     _attachments_add(procurement_request=procurement_request, uploader=requester, files=files)
     if not needs_approval:
         changes = sla_services.sla_clocks_start(procurement_request=procurement_request, at=now)
-        sla_services.sla_timeline_record(procurement_request=procurement_request, changes=changes)
+        sla_services.sla_changes_record(procurement_request=procurement_request, changes=changes)
     else:
         head = procurement_request.department.head
         approver = (
@@ -199,7 +199,7 @@ def _transition(procurement_request, *, to_status, actor, note="", kind=EventKin
     if to_status == Status.WAITING_FOR_REQUESTER:
         # The question is a reply the requester sees: it answers the first-response promise.
         clock_changes += sla_services.sla_clocks_on_public_reply(procurement_request=locked, at=now)
-    sla_services.sla_timeline_record(procurement_request=locked, changes=clock_changes)
+    sla_services.sla_changes_record(procurement_request=locked, changes=clock_changes)
     return locked
 
 
@@ -393,7 +393,7 @@ def procurement_request_reprioritise(*, procurement_request, actor, note, priori
         created_at=now,
     )
     changes = sla_services.sla_clocks_rematch(procurement_request=locked, at=now)
-    sla_services.sla_timeline_record(procurement_request=locked, changes=changes)
+    sla_services.sla_changes_record(procurement_request=locked, changes=changes)
     return locked
 
 
@@ -438,7 +438,7 @@ def comment_add(*, procurement_request, author, body, is_internal=False, files=(
     elif not is_internal and permissions.is_procurement_staff(author):
         # Procurement's first reply the requester can see answers the first-response promise.
         changes = sla_services.sla_clocks_on_public_reply(procurement_request=procurement_request, at=now)
-        sla_services.sla_timeline_record(procurement_request=procurement_request, changes=changes)
+        sla_services.sla_changes_record(procurement_request=procurement_request, changes=changes)
     ProcurementRequest.objects.filter(pk=procurement_request.pk).update(updated_at=timezone.now())
     return comment
 

@@ -333,6 +333,14 @@ class SlaClockQuerySet(models.QuerySet):
         """Running clocks whose next warning threshold falls at or before `moment` (for the warning job)."""
         return self.filter(stopped_at__isnull=True, next_threshold_at__lte=moment)
 
+    def needing_refresh(self, moment):
+        """Running clocks whose stored state is stale at `moment`: a threshold was reached, or the goal ran
+        out (breached one second after `due_at`) and the clock is not yet marked breached."""
+        return self.filter(
+            Q(stopped_at__isnull=True, next_threshold_at__lte=moment)
+            | Q(stopped_at__isnull=True, paused_since__isnull=True, breached=False, due_at__lt=moment)
+        )
+
     def with_relations(self):
         return self.select_related("procurement_request", "goal", "calendar")
 
@@ -358,6 +366,9 @@ class SlaClock(models.Model):
     due_at = models.DateTimeField(null=True, blank=True, help_text="Empty while paused.")
     next_threshold = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Percent.")
     next_threshold_at = models.DateTimeField(null=True, blank=True)
+    last_threshold = models.PositiveSmallIntegerField(
+        default=0, help_text="Percent: the highest threshold reached so far (100 = the goal is used up), 0 = none."
+    )
     breached = models.BooleanField(default=False)
     ever_breached = models.BooleanField(default=False)
     breached_at = models.DateTimeField(null=True, blank=True, help_text="The theoretical breach instant.")
@@ -390,6 +401,12 @@ class SlaClock(models.Model):
         ]
         indexes = [
             models.Index(fields=["due_at"], condition=Q(stopped_at__isnull=True), name="sla_clock_running_due"),
+            # The sweep's second question: running clocks past their due time not yet marked breached.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(stopped_at__isnull=True, paused_since__isnull=True, breached=False),
+                name="sla_clock_unmarked_breach",
+            ),
             models.Index(
                 fields=["next_threshold_at"],
                 condition=Q(next_threshold_at__isnull=False),

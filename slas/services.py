@@ -71,10 +71,14 @@ def clock_refresh(clock, *, now=None, pure_calendar=None):
             clock.started_at, clock.goal_seconds, [(start, end) for start, end in pauses if end is not None]
         )
     clock.met = None if clock.stopped_at is None else not clock.breached
+    thresholds = sorted({*(clock.goal.warning_thresholds if clock.goal else []), BREACH_PERCENT})
+    # Reached when elapsed >= percent of the goal: the same test as the threshold's instant (SLA-SEMANTICS).
+    clock.last_threshold = max(
+        (percent for percent in thresholds if clock.elapsed_business * 100 >= percent * clock.goal_seconds), default=0
+    )
     clock.next_threshold, clock.next_threshold_at = None, None
     if clock.stopped_at is None and clock.paused_since is None:
-        thresholds = [*(clock.goal.warning_thresholds if clock.goal else []), BREACH_PERCENT]
-        for percent in sorted(set(thresholds)):
+        for percent in thresholds:
             instant = calendar.threshold_at(clock.started_at, clock.goal_seconds, percent, pauses)
             if instant is not None and instant > measured_to:
                 clock.next_threshold, clock.next_threshold_at = percent, instant
@@ -284,6 +288,95 @@ def sla_clocks_rematch(*, procurement_request, at, matching=None) -> list[ClockC
     return changes
 
 
+def sla_summary_update(*, procurement_request):
+    """Copy the running clocks' state onto the request, where the queues sort and filter on it."""
+    from requests_app.models import ProcurementRequest
+
+    running = SlaClock.objects.current().running().filter(procurement_request=procurement_request)
+    rows = list(running.values_list("due_at", "paused_since", "last_threshold", "breached"))
+    summary = {
+        "sla_due_at": min((due for due, paused, _, _ in rows if due is not None and paused is None), default=None),
+        "sla_threshold": max((threshold for _, _, threshold, _ in rows), default=0),
+        "sla_breached": any(breached for *_, breached in rows),
+    }
+    if any(getattr(procurement_request, field) != value for field, value in summary.items()):
+        ProcurementRequest.objects.filter(pk=procurement_request.pk).update(**summary)
+        for field, value in summary.items():
+            setattr(procurement_request, field, value)
+    return summary
+
+
+def sla_changes_record(*, procurement_request, changes):
+    """After an event changed clocks: one timeline line naming the changes, and the request's SLA summary."""
+    changes = [change for change in changes if change]
+    if not changes:
+        return None
+    sla_summary_update(procurement_request=procurement_request)
+    return sla_timeline_record(procurement_request=procurement_request, changes=changes)
+
+
+@dataclass(frozen=True)
+class ThresholdCrossing:
+    """A clock reached one or more thresholds since its state was last stored (for escalation)."""
+
+    clock_id: int
+    procurement_request_id: int
+    metric: str
+    cycle: int
+    from_percent: int
+    to_percent: int
+
+
+def sla_clocks_sweep(*, now=None, batch_size=500) -> list[ThresholdCrossing]:
+    """Bring stale clocks up to date — a threshold reached, a goal run out — in bounded batches.
+
+    Run every minute by Celery beat. Its cost follows the number of clocks that are due, not the
+    number of open requests (two partial indexes answer the question). Requests are locked before
+    their clocks, in the same order as every lifecycle event, and a request an event holds right
+    now is skipped: that event refreshes its clocks itself. A second run at the same moment finds
+    nothing to do.
+    """
+    from requests_app.models import ProcurementRequest
+
+    now = now or timezone.now()
+    crossings = []
+    while True:
+        with transaction.atomic():
+            due = SlaClock.objects.needing_refresh(now).order_by().values_list("procurement_request_id", flat=True)
+            candidates = list(dict.fromkeys(due[: batch_size * 2]))[:batch_size]
+            locked = {
+                request.pk: request
+                for request in ProcurementRequest.objects.select_for_update(skip_locked=True)
+                .filter(pk__in=candidates)
+                .only("pk", "sla_due_at", "sla_threshold", "sla_breached")
+            }
+            clocks = (
+                SlaClock.objects.needing_refresh(now)
+                .filter(procurement_request_id__in=locked)
+                .select_related("goal", "calendar")
+                .prefetch_related("pauses", "calendar__versions")
+            )
+            for clock in clocks:
+                reached_before = clock.last_threshold
+                clock_refresh(clock, now=now)
+                clock.save()
+                if clock.last_threshold > reached_before:
+                    crossings.append(
+                        ThresholdCrossing(
+                            clock.pk,
+                            clock.procurement_request_id,
+                            clock.metric,
+                            clock.cycle,
+                            reached_before,
+                            clock.last_threshold,
+                        )
+                    )
+            for procurement_request in locked.values():
+                sla_summary_update(procurement_request=procurement_request)
+        if not locked or len(candidates) < batch_size:
+            return crossings
+
+
 def sla_timeline_record(*, procurement_request, changes=(), note="", at=None):
     """One timeline line, after the event's own, naming every clock change that event caused."""
     from requests_app.models import EventKind, RequestEvent
@@ -404,14 +497,26 @@ def sla_clocks_rebuild(*, procurement_request, actor=None, rewrite_timeline=Fals
     # Re-read: the history, not a caller's in-memory copy, is the source of truth here.
     procurement_request = ProcurementRequest.objects.select_for_update().get(pk=procurement_request.pk)
     before = clock_state(procurement_request)
+    # The sweep measures running clocks after the last event: the replay is measured as of the same moments.
+    swept_at = {
+        (metric, cycle): computed_at
+        for metric, cycle, computed_at in SlaClock.objects.running()
+        .filter(procurement_request=procurement_request)
+        .values_list("metric", "cycle", "computed_at")
+    }
     with transaction.atomic():
         SlaClock.objects.filter(procurement_request=procurement_request).delete()
         if rewrite_timeline:
             procurement_request.events.filter(kind=EventKind.SLA).delete()
         _replay(procurement_request, record_timeline=rewrite_timeline)
+        for clock in SlaClock.objects.running().filter(procurement_request=procurement_request).with_relations():
+            measured_at = swept_at.get((clock.metric, clock.cycle))
+            if measured_at is not None and measured_at > clock.computed_at:
+                _save(clock, measured_at)
         changed = clock_state(procurement_request) != before
         if not changed:
             transaction.set_rollback(True)  # identical: keep the original rows, ids and all
+    sla_summary_update(procurement_request=procurement_request)  # writes only if it differs
     if changed and not rewrite_timeline:
         who = (actor.get_full_name() or actor.username) if actor else "the service desk"
         sla_timeline_record(

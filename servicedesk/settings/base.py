@@ -143,6 +143,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default=str
 
 # The beat schedule lives here, and only here.
 CELERY_BEAT_SCHEDULE = {
+    # Clocks that reached a warning threshold or ran out between events get their stored state (and
+    # the request's queue position and SLA flags) refreshed; deadlines live in the database.
+    "sweep-sla-clocks": {
+        "task": "slas.sweep_clocks",
+        "schedule": 60.0,
+    },
     # Completed requests nobody reopened within the reopen window are closed for good.
     "close-completed-requests": {
         "task": "requests_app.close_completed_requests",
