@@ -4,7 +4,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Max
-from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template import engines
 from django.urls import path, reverse
@@ -15,9 +14,16 @@ from requests_app.admin import ReadOnlyInline, ViewOnlyAdmin
 
 from .calendars import business_calendar_create, business_calendar_holidays_import, business_calendar_version_add
 from .catalogue import working_hours_text
-from .forms import BusinessCalendarCreateForm, BusinessCalendarVersionForm, HolidayImportForm, PrettyJSONField
+from .forms import (
+    GOAL_FIELDS,
+    BusinessCalendarCreateForm,
+    BusinessCalendarVersionForm,
+    HolidayImportForm,
+    PrettyJSONField,
+    SlaGoalFormSet,
+)
 from .models import BusinessCalendar, BusinessCalendarVersion, SlaClock, SlaGoal, SlaPause, SlaPolicy
-from .policies import sla_policy_check, sla_policy_make_default
+from .policies import sla_policy_make_default
 
 # The page for the calendar's two actions (add a version, import holidays): the admin's look, one form.
 # Kept here rather than in templates/ because nothing else uses it; compiled on first use.
@@ -274,36 +280,11 @@ class BusinessCalendarVersionAdmin(ViewOnlyAdmin):
         return format_html("<pre>{}</pre>", PrettyJSONField().prepare_value(version.spec))
 
 
-class SlaGoalInlineFormSet(BaseInlineFormSet):
-    """The goals as they will be saved must make a sound policy (reachable; the default ends with a catch-all)."""
-
-    def clean(self):
-        super().clean()
-        if any(self.errors):
-            return
-        kept = [
-            (form.cleaned_data.get("position") or 0, index, form.instance)
-            for index, form in enumerate(self.forms)
-            if form.cleaned_data and not self._should_delete_form(form)
-        ]
-        goals = [goal for _, _, goal in sorted(kept, key=lambda item: item[:2])]
-        sla_policy_check(policy=self.instance, goals=goals)
-
-
 class SlaGoalInline(admin.TabularInline):
     model = SlaGoal
-    formset = SlaGoalInlineFormSet
+    formset = SlaGoalFormSet
     extra = 0
-    fields = [
-        "position",
-        "category",
-        "priority",
-        "department",
-        "first_response_minutes",
-        "resolution_minutes",
-        "calendar",
-        "warning_thresholds",
-    ]
+    fields = GOAL_FIELDS
     ordering = ["position", "id"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

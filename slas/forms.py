@@ -1,16 +1,22 @@
-"""Admin forms for calendars: the first version, a new version, a holiday import. They clean input only;
-the admin views pass it to the services in `slas/calendars.py`."""
+"""Forms for calendars and policies, for the admin and the managers' SLA settings page. They clean
+input only; the views pass it to the services in `slas/calendars.py` and `slas/policies.py`."""
 
 import json
-from datetime import timedelta
+import re
+import zoneinfo
+from datetime import date, timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet, inlineformset_factory
 from django.utils import timezone
 
 from .calendars import PUBLIC, calendar_spec_normalise
-from .models import BusinessCalendar
+from .catalogue import WEEKDAYS
+from .models import BusinessCalendar, SlaGoal, SlaPolicy
+from .policies import sla_policy_check
 
 SPEC_HELP = (
     'JSON: {"timezone": "Europe/Berlin", "week": {"mon": [["08:00", "12:00"], ["13:00", "17:00"]], …}, '
@@ -63,15 +69,31 @@ class OptionalFutureMomentField(forms.SplitDateTimeField):
         super().__init__(required=False, help_text="Empty: now. Never in the past.", **kwargs)
 
     def clean(self, value):
-        moment = super().clean(value)
-        # A minute's grace for the time the form took to fill in; the service still refuses older moments.
-        if moment is not None and moment < timezone.now() - timedelta(minutes=1):
-            raise ValidationError(
-                "A new version cannot start in the past: time already counted is not rewritten.", code="past"
-            )
-        if moment is not None and moment < timezone.now():
-            return None
-        return moment
+        return _now_or_later(super().clean(value))
+
+
+def _now_or_later(moment):
+    """None (now) or a future moment; a moment in the past is refused, so counted time is never rewritten."""
+    # A minute's grace for the time the form took to fill in; the service still refuses older moments.
+    if moment is not None and moment < timezone.now() - timedelta(minutes=1):
+        raise ValidationError(
+            "A new version cannot start in the past: time already counted is not rewritten.", code="past"
+        )
+    if moment is not None and moment < timezone.now():
+        return None
+    return moment
+
+
+class FutureMomentField(forms.DateTimeField):
+    """The same rule as the admin's field, as one browser date-time input (in the desk's time zone)."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, help_text="Empty: now. Never in the past.", **kwargs)
+
+    def clean(self, value):
+        return _now_or_later(super().clean(value))
 
 
 class BusinessCalendarVersionForm(forms.Form):
@@ -106,3 +128,238 @@ class HolidayImportForm(forms.Form):
 
     def clean_categories(self):
         return [part.strip() for part in self.cleaned_data["categories"].split(",") if part.strip()] or [PUBLIC]
+
+
+# --- The managers' SLA settings page --------------------------------------------------------------
+
+_HOURS = re.compile(r"^\s*(\d{1,2}:\d{2})\s*[-–]\s*(\d{1,2}:\d{2})\s*$")
+DAY_LABELS = dict(
+    zip(WEEKDAYS, ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"], strict=True)
+)
+
+
+def _parse_hours(text, *, what):
+    """'08:00-12:00, 13:00-17:00' -> [["08:00", "12:00"], ["13:00", "17:00"]]; '' or 'closed' -> []."""
+    text = (text or "").strip()
+    if not text or text.lower() == "closed":
+        return []
+    intervals = []
+    for part in text.split(","):
+        match = _HOURS.match(part)
+        if not match:
+            raise ValidationError(
+                f"{what}: write hours as 08:00-12:00, 13:00-17:00 (or leave empty for closed); “{part.strip()}” is not."
+            )
+        intervals.append([value.zfill(5) for value in match.groups()])
+    return intervals
+
+
+def _hours_text(intervals):
+    return ", ".join(f"{start}-{end}" for start, end in intervals)
+
+
+class CalendarHoursForm(forms.Form):
+    """A new calendar version in plain fields: working hours per weekday, holidays, exceptions."""
+
+    effective_from = FutureMomentField(label="In force from")
+    timezone = forms.ChoiceField(choices=[])
+    holidays = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Closed dates, one per line or comma-separated, as YYYY-MM-DD.",
+    )
+    exceptions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Special hours for a date, one per line: “2026-12-24: 09:00-12:00” or “2026-12-31: closed”. "
+        "An exception replaces that day's hours and wins over a holiday.",
+    )
+    note = forms.CharField(max_length=255, help_text="Why the calendar changes, for the record.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = [(zone, zone) for zone in sorted(zoneinfo.available_timezones())]
+        for day in reversed(WEEKDAYS):
+            field = forms.CharField(
+                label=DAY_LABELS[day], required=False, help_text="" if day != "mon" else "e.g. 08:00-12:00, 13:00-17:00"
+            )
+            self.fields = {"effective_from": self.fields.pop("effective_from"), day: field, **self.fields}
+
+    @staticmethod
+    def initial_from_spec(spec):
+        initial = {day: _hours_text(spec.get("week", {}).get(day, [])) for day in WEEKDAYS}
+        initial["timezone"] = spec.get("timezone", settings.TIME_ZONE)
+        initial["holidays"] = "\n".join(spec.get("holidays", []))
+        initial["exceptions"] = "\n".join(
+            f"{day}: {_hours_text(hours) or 'closed'}" for day, hours in sorted(spec.get("exceptions", {}).items())
+        )
+        return initial
+
+    def _clean_day(self, day):
+        return _parse_hours(self.cleaned_data.get(day), what=DAY_LABELS[day])
+
+    def clean_holidays(self):
+        days = [part for part in re.split(r"[\s,;]+", self.cleaned_data["holidays"]) if part]
+        for day in days:
+            try:
+                date.fromisoformat(day)
+            except ValueError as error:
+                raise ValidationError(f"“{day}” is not a date like 2026-12-25.") from error
+        return sorted(set(days))
+
+    def clean_exceptions(self):
+        exceptions = {}
+        for line in self.cleaned_data["exceptions"].splitlines():
+            if not line.strip():
+                continue
+            day, _, hours = line.partition(":")
+            day = day.strip()
+            try:
+                date.fromisoformat(day)
+            except ValueError as error:
+                raise ValidationError(f"“{line.strip()}”: start the line with a date like 2026-12-24.") from error
+            exceptions[day] = _parse_hours(hours, what=day)
+        return exceptions
+
+    def clean(self):
+        cleaned = super().clean()
+        week = {}
+        for day in WEEKDAYS:
+            try:
+                intervals = self._clean_day(day)
+            except ValidationError as error:
+                self.add_error(day, error)
+                continue
+            if intervals:
+                week[day] = intervals
+        if self.errors:
+            return cleaned
+        spec = {
+            "timezone": cleaned["timezone"],
+            "week": week,
+            "holidays": cleaned.get("holidays", []),
+            "exceptions": cleaned.get("exceptions", {}),
+        }
+        try:
+            cleaned["spec"] = calendar_spec_normalise(spec)
+        except ValidationError as error:
+            for message in error.message_dict["spec"]:
+                field = self._field_named_in(message)
+                # Beside its field, "week.wed[0]: end 09:00 is not after start 17:00" needs no address.
+                self.add_error(field, message.split(": ", 1)[-1] if field in WEEKDAYS else message)
+        return cleaned
+
+    @staticmethod
+    def _field_named_in(message):
+        """The field a calendar error is about, from the words `slas.clock` uses to name it."""
+        lowered = message.lower()
+        for day in WEEKDAYS:
+            if f"week.{day}" in lowered or f"'{day}'" in lowered or f'"{day}"' in lowered:
+                return day
+        for field in ("exceptions", "holidays", "timezone"):
+            if field.rstrip("s") in lowered:
+                return field
+        return None
+
+
+class HolidayImportPageForm(HolidayImportForm):
+    """The holiday import on the settings page: the same fields, a browser date-time input."""
+
+    effective_from = FutureMomentField(label="In force from")
+
+
+class ThresholdsField(forms.CharField):
+    """Warning thresholds typed as '50, 75, 90'."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return ", ".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        try:
+            return [int(part) for part in re.split(r"[\s,;]+", text) if part]
+        except ValueError as error:
+            raise ValidationError("Give whole percentages separated by commas, e.g. 50, 75, 90.") from error
+
+
+class SlaPolicyForm(forms.ModelForm):
+    class Meta:
+        model = SlaPolicy
+        fields = ["name", "description", "position", "is_active"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
+# A goal as managers edit it, in the admin and on the settings page.
+GOAL_FIELDS = [
+    "position",
+    "category",
+    "priority",
+    "department",
+    "first_response_minutes",
+    "resolution_minutes",
+    "calendar",
+    "warning_thresholds",
+]
+
+
+class SlaGoalForm(forms.ModelForm):
+    warning_thresholds = ThresholdsField(
+        initial="50, 75, 90", help_text="Percent of the goal at which to warn; the breach at 100 % is implicit."
+    )
+
+    class Meta:
+        model = SlaGoal
+        fields = GOAL_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["calendar"].queryset = BusinessCalendar.objects.active()
+        # Rendered as a table row: the column headers are the labels, so the widgets carry the styling.
+        for name, field in self.fields.items():
+            css = (
+                "form-select form-select-sm"
+                if isinstance(field.widget, forms.Select)
+                else "form-control form-control-sm"
+            )
+            if self.errors.get(name):
+                css += " is-invalid"
+            field.widget.attrs["class"] = css
+            field.widget.attrs["aria-label"] = field.label
+
+
+class SlaGoalFormSet(BaseInlineFormSet):
+    """The goals as they will be saved must make a sound policy (reachable; the default ends with a catch-all)."""
+
+    def kept_goals(self):
+        """The goals that stay, in their order of precedence (position, then as listed)."""
+        kept = [
+            (form.cleaned_data.get("position") or 0, index, form.instance)
+            for index, form in enumerate(self.forms)
+            if form.cleaned_data and not self._should_delete_form(form)
+        ]
+        return [goal for _, _, goal in sorted(kept, key=lambda item: item[:2])]
+
+    def removed_goals(self):
+        return [form.instance for form in self.deleted_forms if form.instance.pk is not None]
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        sla_policy_check(policy=self.instance, goals=self.kept_goals())
+
+
+SlaGoalPageFormSet = inlineformset_factory(
+    SlaPolicy, SlaGoal, form=SlaGoalForm, formset=SlaGoalFormSet, extra=1, can_delete=True
+)
+
+
+def apply_service_errors(form, error):
+    """Show a service's ValidationError beside the field it names, or above the form."""
+    if hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages)
+    else:
+        form.add_error(None, error.messages)

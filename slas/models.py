@@ -11,6 +11,7 @@ from collections import OrderedDict
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -240,8 +241,12 @@ class SlaGoal(models.Model):
         related_name="+",
         help_text="The requesting department.",
     )
-    first_response_minutes = models.PositiveIntegerField(help_text="Business minutes (480 = one 8-hour day).")
-    resolution_minutes = models.PositiveIntegerField(help_text="Business minutes (480 = one 8-hour day).")
+    first_response_minutes = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)], help_text="Business minutes (480 = one 8-hour day)."
+    )
+    resolution_minutes = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)], help_text="Business minutes (480 = one 8-hour day)."
+    )
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="goals")
     warning_thresholds = models.JSONField(
         default=default_warning_thresholds,

@@ -103,3 +103,38 @@ def sla_policy_make_default(*, policy) -> SlaPolicy:
         policy.is_default = True
         policy.save(update_fields=["is_default"])
     return policy
+
+
+@transaction.atomic
+def sla_policy_save(*, policy, goals, removed=(), actor=None) -> SlaPolicy:
+    """Save a policy and its goals in their order of precedence (positions renumbered 10, 20, …).
+
+    Refuses an unsound policy (see `sla_policy_check`). Running clocks keep the targets they started
+    with: a changed goal applies to requests from now on, and to a running one when its priority or
+    category changes. A removed goal's running clocks keep their targets but lose its warnings.
+    """
+    from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+
+    created = policy.pk is None
+    if not created:
+        SlaPolicy.objects.select_for_update().get(pk=policy.pk)  # one editor at a time
+    goals = list(goals)
+    sla_policy_check(policy=policy, goals=goals)
+    policy.save()
+    for goal in removed:
+        if goal.pk is not None:
+            goal.delete()
+    for position, goal in enumerate(goals, start=1):
+        goal.policy = policy
+        goal.position = position * 10
+        goal.full_clean(exclude=["policy"])
+        goal.save()
+    if actor is not None:
+        LogEntry.objects.log_actions(
+            user_id=actor.pk,
+            queryset=[policy],
+            action_flag=ADDITION if created else CHANGE,
+            change_message=f"Saved on the SLA settings page with {len(goals)} goal(s).",
+            single_object=True,
+        )
+    return policy

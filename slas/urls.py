@@ -7,4 +7,10 @@ app_name = "slas"
 urlpatterns = [
     path("catalogue/", views.CatalogueView.as_view(), name="catalogue"),
     path("promise/", views.PromiseView.as_view(), name="promise"),
+    path("settings/", views.SlaSettingsView.as_view(), name="settings"),
+    path("settings/policies/new/", views.SlaPolicyEditView.as_view(), name="policy_create"),
+    path("settings/policies/<int:pk>/", views.SlaPolicyEditView.as_view(), name="policy_edit"),
+    path("settings/policies/<int:pk>/make-default/", views.SlaPolicyMakeDefaultView.as_view(), name="policy_default"),
+    path("settings/calendars/<int:pk>/hours/", views.CalendarVersionAddView.as_view(), name="calendar_hours"),
+    path("settings/calendars/<int:pk>/holidays/", views.CalendarHolidaysImportView.as_view(), name="calendar_holidays"),
 ]

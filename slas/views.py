@@ -1,12 +1,26 @@
+from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 
 from requests_app.models import Category, Priority
+from requests_app.permissions import is_manager
 
 from . import catalogue as sla_catalogue
-from .models import Metric
-from .policies import sla_goal_for
+from .calendars import business_calendar_holidays_import, business_calendar_version_add
+from .forms import (
+    CalendarHoursForm,
+    HolidayImportPageForm,
+    SlaGoalPageFormSet,
+    SlaPolicyForm,
+    apply_service_errors,
+)
+from .models import BusinessCalendar, Metric, SlaGoal, SlaPolicy
+from .policies import sla_goal_for, sla_policy_make_default, sla_policy_save
 from .services import business_duration
 
 
@@ -63,3 +77,178 @@ class PromiseView(LoginRequiredMixin, View):
                 "business_duration": business_duration,
             },
         )
+
+
+class ManagerRequiredMixin(LoginRequiredMixin):
+    """Procurement managers only; others get 403 (the page exists, it is just not theirs)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if not is_manager(request.user):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+
+class SlaSettingsView(ManagerRequiredMixin, View):
+    """Policies and calendars as managers maintain them, with links to change each."""
+
+    def get(self, request):
+        policies = list(
+            SlaPolicy.objects.prefetch_related(
+                Prefetch(
+                    "goals",
+                    queryset=SlaGoal.objects.select_related("category", "department", "calendar").order_by(
+                        "position", "id"
+                    ),
+                )
+            ).order_by("position", "name")
+        )
+        calendars = BusinessCalendar.objects.with_versions().order_by("name")
+        day_seconds = {calendar.pk: sla_catalogue.business_day_seconds(calendar.current_spec) for calendar in calendars}
+        for policy in policies:
+            for goal in policy.goals.all():
+                per_day = day_seconds.get(goal.calendar_id) or sla_catalogue.business_day_seconds(
+                    goal.calendar.current_spec
+                )
+                goal.first_response_words = sla_catalogue.target_words(goal.first_response_minutes * 60, per_day)
+                goal.resolution_words = sla_catalogue.target_words(goal.resolution_minutes * 60, per_day)
+        calendar_rows = [
+            {
+                "calendar": calendar,
+                "hours": sla_catalogue.working_hours_text(calendar.current_spec),
+                "timezone": calendar.current_spec.get("timezone"),
+                "holidays": sla_catalogue.upcoming_holidays(calendar.current_spec),
+                "versions": sorted(calendar.versions.all(), key=lambda v: v.effective_from, reverse=True)[:5],
+            }
+            for calendar in calendars
+        ]
+        return render(request, "slas/settings.html", {"policies": policies, "calendars": calendar_rows})
+
+
+class SlaPolicyEditView(ManagerRequiredMixin, View):
+    """Create or change a policy and its goals in one form; an unsound policy is refused with reasons."""
+
+    template_name = "slas/policy_form.html"
+
+    def _policy(self, pk):
+        return get_object_or_404(SlaPolicy, pk=pk) if pk is not None else SlaPolicy()
+
+    def get(self, request, pk=None):
+        policy = self._policy(pk)
+        return self._render(request, policy, SlaPolicyForm(instance=policy), SlaGoalPageFormSet(instance=policy))
+
+    def post(self, request, pk=None):
+        policy = self._policy(pk)
+        form = SlaPolicyForm(request.POST, instance=policy)
+        goals = SlaGoalPageFormSet(request.POST, instance=form.instance)
+        if form.is_valid() and goals.is_valid():
+            try:
+                saved = sla_policy_save(
+                    policy=form.instance, goals=goals.kept_goals(), removed=goals.removed_goals(), actor=request.user
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, f"“{saved.name}” saved. New requests get its goals from now on.")
+                return redirect(f"{reverse('slas:settings')}#policy-{saved.pk}")
+        return self._render(request, policy, form, goals, status=400)
+
+    def _render(self, request, policy, form, goals, status=200):
+        context = {"policy": policy, "form": form, "goals": goals}
+        return render(request, self.template_name, context, status=status)
+
+
+class SlaPolicyMakeDefaultView(ManagerRequiredMixin, View):
+    def post(self, request, pk):
+        policy = get_object_or_404(SlaPolicy, pk=pk)
+        try:
+            sla_policy_make_default(policy=policy)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"“{policy.name}” is now the default policy.")
+        return redirect(f"{reverse('slas:settings')}#policy-{policy.pk}")
+
+
+class CalendarFormView(ManagerRequiredMixin, View):
+    """One form about one calendar: a new version (working hours), or a holiday import."""
+
+    form_class = None
+    title = ""
+    intro = ""
+    submit_label = ""
+
+    def get(self, request, pk):
+        calendar = get_object_or_404(BusinessCalendar.objects.with_versions(), pk=pk)
+        return self._render(request, calendar, self.form_class(initial=self.initial(calendar)))
+
+    def post(self, request, pk):
+        calendar = get_object_or_404(BusinessCalendar.objects.with_versions(), pk=pk)
+        form = self.form_class(request.POST)
+        if form.is_valid():
+            try:
+                message = self.save(calendar, form.cleaned_data, request.user)
+            except ValidationError as error:
+                apply_service_errors(form, error)
+            else:
+                messages.success(request, message)
+                return redirect(f"{reverse('slas:settings')}#calendar-{calendar.pk}")
+        return self._render(request, calendar, form, status=400)
+
+    def initial(self, calendar):
+        return {}
+
+    def _render(self, request, calendar, form, status=200):
+        context = {
+            "calendar": calendar,
+            "form": form,
+            "title": self.title,
+            "intro": self.intro,
+            "submit_label": self.submit_label,
+        }
+        return render(request, "slas/calendar_form.html", context, status=status)
+
+
+class CalendarVersionAddView(CalendarFormView):
+    form_class = CalendarHoursForm
+    title = "Change working hours"
+    intro = (
+        "A change is a new version of the calendar in force from the moment you choose (now or later). "
+        "Time already counted is never rewritten: running clocks count under the new hours from then on."
+    )
+    submit_label = "Add version"
+
+    def initial(self, calendar):
+        return CalendarHoursForm.initial_from_spec(calendar.current_spec)
+
+    def save(self, calendar, data, actor):
+        version = business_calendar_version_add(
+            calendar=calendar, spec=data["spec"], effective_from=data["effective_from"], note=data["note"], actor=actor
+        )
+        return f"{calendar.name}: new hours in force from {timezone.localtime(version.effective_from):%d %b %Y %H:%M}."
+
+
+class CalendarHolidaysImportView(CalendarFormView):
+    form_class = HolidayImportPageForm
+    title = "Import public holidays"
+    intro = "Public holidays for a country or region, from the holidays package, added as a new version."
+    submit_label = "Import"
+
+    def initial(self, calendar):
+        year = timezone.localdate().year
+        return {"country": "DE", "subdivision": "BY", "years": f"{year}, {year + 1}"}
+
+    def save(self, calendar, data, actor):
+        _version, added = business_calendar_holidays_import(
+            calendar=calendar,
+            country=data["country"],
+            subdivision=data["subdivision"],
+            years=data["years"],
+            categories=data["categories"],
+            effective_from=data["effective_from"],
+            actor=actor,
+        )
+        if not added:
+            return f"{calendar.name} already had every one of these holidays; nothing changed."
+        return f"{calendar.name}: {added} holiday(s) added."
