@@ -26,17 +26,34 @@ class Status(models.TextChoices):
 # The lifecycle, declared once: every allowed move from each status. Nothing else moves a request.
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.SUBMITTED: frozenset({Status.PENDING_APPROVAL, Status.ASSIGNED, Status.CANCELLED}),
-    Status.PENDING_APPROVAL: frozenset({Status.APPROVED, Status.REJECTED, Status.CANCELLED}),
+    # → assigned: approval asked for mid-flight (a category change) returns the request to its buyer.
+    Status.PENDING_APPROVAL: frozenset({Status.APPROVED, Status.ASSIGNED, Status.REJECTED, Status.CANCELLED}),
     Status.APPROVED: frozenset({Status.ASSIGNED, Status.CANCELLED}),
     Status.REJECTED: frozenset(),
+    # → pending approval, from here on: a category change made the request need approval it never had.
     Status.ASSIGNED: frozenset(
-        {Status.IN_PROGRESS, Status.WAITING_FOR_REQUESTER, Status.WAITING_FOR_SUPPLIER, Status.CANCELLED}
+        {
+            Status.IN_PROGRESS,
+            Status.WAITING_FOR_REQUESTER,
+            Status.WAITING_FOR_SUPPLIER,
+            Status.PENDING_APPROVAL,
+            Status.CANCELLED,
+        }
     ),
     Status.IN_PROGRESS: frozenset(
-        {Status.WAITING_FOR_REQUESTER, Status.WAITING_FOR_SUPPLIER, Status.ORDERED, Status.COMPLETED, Status.CANCELLED}
+        {
+            Status.WAITING_FOR_REQUESTER,
+            Status.WAITING_FOR_SUPPLIER,
+            Status.ORDERED,
+            Status.COMPLETED,
+            Status.PENDING_APPROVAL,
+            Status.CANCELLED,
+        }
     ),
     Status.WAITING_FOR_REQUESTER: frozenset({Status.IN_PROGRESS, Status.CANCELLED}),
-    Status.WAITING_FOR_SUPPLIER: frozenset({Status.IN_PROGRESS, Status.ORDERED, Status.CANCELLED}),
+    Status.WAITING_FOR_SUPPLIER: frozenset(
+        {Status.IN_PROGRESS, Status.ORDERED, Status.PENDING_APPROVAL, Status.CANCELLED}
+    ),
     Status.ORDERED: frozenset({Status.COMPLETED, Status.IN_PROGRESS, Status.CANCELLED}),
     Status.COMPLETED: frozenset({Status.CLOSED, Status.IN_PROGRESS}),  # → in progress is "reopen"
     Status.CLOSED: frozenset(),

@@ -149,22 +149,25 @@ def procurement_request_submit(
         changes = sla_services.sla_clocks_start(procurement_request=procurement_request, at=now)
         sla_services.sla_changes_record(procurement_request=procurement_request, changes=changes)
     else:
-        head = procurement_request.department.head
-        approver = (
-            f"{head.get_full_name() or head.username}, head of {procurement_request.department}"
-            if permissions.head_can_approve(procurement_request)
-            else "a procurement manager"
-        )
         procurement_request = _transition(
-            procurement_request,
-            to_status=Status.PENDING_APPROVAL,
-            actor=None,
-            note=(
-                f"{category} requests above {category.approval_threshold:,.2f} "
-                f"{settings.PROCUREMENT_BASE_CURRENCY} need approval; waiting for {approver}."
-            ),
+            procurement_request, to_status=Status.PENDING_APPROVAL, actor=None, note=_approval_note(procurement_request)
         )
     return procurement_request, True
+
+
+def _approval_note(procurement_request):
+    """'Capital equipment requests above 10,000.00 EUR need approval; waiting for Hannah Head, head of Sales.'"""
+    category = procurement_request.category
+    head = procurement_request.department.head
+    approver = (
+        f"{head.get_full_name() or head.username}, head of {procurement_request.department}"
+        if permissions.head_can_approve(procurement_request)
+        else "a procurement manager"
+    )
+    return (
+        f"{category} requests above {category.approval_threshold:,.2f} "
+        f"{settings.PROCUREMENT_BASE_CURRENCY} need approval; waiting for {approver}."
+    )
 
 
 def _transition(procurement_request, *, to_status, actor, note="", kind=EventKind.STATUS_CHANGED, **changes):
@@ -249,9 +252,11 @@ def _require_note(note, *, field="note", what="a reason"):
 
 @transaction.atomic
 def procurement_request_approve(*, procurement_request, actor, note=""):
+    """Approve; a request a buyer already had (approval asked for mid-flight) goes straight back to them."""
     procurement_request = _locked_for(actor, "approve", procurement_request)
+    to_status = Status.ASSIGNED if procurement_request.assignee_id else Status.APPROVED
     return _transition(
-        procurement_request, to_status=Status.APPROVED, actor=actor, note=note.strip(), kind=EventKind.APPROVED
+        procurement_request, to_status=to_status, actor=actor, note=note.strip(), kind=EventKind.APPROVED
     )
 
 
@@ -381,6 +386,7 @@ def procurement_request_reprioritise(*, procurement_request, actor, note, priori
         locked.category = category
     if not data:
         raise ValidationError("Choose a priority or category different from the current one.")
+    needs_approval = "category" in data and _approval_newly_needed(locked)
     now = timezone.now()  # one instant for the event and the clock changes (replay relies on it)
     locked.save(update_fields=[*data, "updated_at"])
     summary = ", ".join(words)
@@ -394,7 +400,34 @@ def procurement_request_reprioritise(*, procurement_request, actor, note, priori
     )
     changes = sla_services.sla_clocks_rematch(procurement_request=locked, at=now)
     sla_services.sla_changes_record(procurement_request=locked, changes=changes)
+    if needs_approval:
+        # A new category must not skip the department head's approval its value now calls for.
+        locked = _transition(locked, to_status=Status.PENDING_APPROVAL, actor=None, note=_approval_note(locked))
     return locked
+
+
+def _approval_newly_needed(procurement_request):
+    """Whether the request's (new) category needs approval for its value, and it was never approved.
+
+    Raises ValidationError when approval would be needed but can no longer be asked for here.
+    """
+    if not approval_required(
+        category=procurement_request.category, value_base=procurement_request.estimated_value_base
+    ):
+        return False
+    if procurement_request.events.filter(kind=EventKind.APPROVED).exists():
+        return False
+    if not procurement_request.can_move_to(Status.PENDING_APPROVAL):
+        status = procurement_request.get_status_display().lower()
+        raise ValidationError(
+            {
+                "category": (
+                    f"{procurement_request.category} requests of this value need the department head's approval, "
+                    f"which cannot be asked for while the request is {status}."
+                )
+            }
+        )
+    return True
 
 
 @transaction.atomic

@@ -203,3 +203,88 @@ def test_a_change_without_a_reason_is_refused_beside_the_field(client, working, 
     assert 'class="collapse show" id="action-reprioritise"' in page
     assert ProcurementRequest.objects.get(pk=working.pk).priority == Priority.NORMAL
     assert working.events.count() == events_before
+
+
+# --- a category change that calls for approval ------------------------------------------------------
+
+
+@pytest.fixture
+def capital():
+    """A category whose requests above 1,000 EUR need the department head's approval."""
+    return CategoryFactory(name="Capital equipment (test)", approval_threshold=1000)
+
+
+def test_a_category_change_that_needs_approval_sends_the_request_to_the_head_and_pauses_resolution(
+    working, buyer, head, capital
+):
+    # given a 1,200 EUR request in progress, in a category without approval
+    # when the buyer moves it to a category needing approval above 1,000 EUR
+    updated = reprioritise(working, buyer, berlin(10, 10), category=capital, note="It is a capital purchase.")
+
+    # then it waits for the head, its resolution clock paused, and the timeline says why
+    assert updated.status == Status.PENDING_APPROVAL
+    assert current(working, RESOLUTION).paused_since == berlin(10, 10)
+    moved = working.events.filter(kind=EventKind.STATUS_CHANGED).latest("pk")
+    assert (moved.from_status, moved.to_status) == (Status.IN_PROGRESS, Status.PENDING_APPROVAL)
+    assert "need approval; waiting for" in moved.note and head.get_full_name() in moved.note
+
+
+def test_once_approved_the_request_goes_back_to_its_buyer_and_the_clock_resumes(working, buyer, head, capital):
+    # given a request sent to approval by a category change at 10:00
+    reprioritise(working, buyer, berlin(10, 10), category=capital)
+
+    # when the head approves it at 11:00
+    with at(berlin(10, 11)):
+        approved = services.procurement_request_approve(procurement_request=working, actor=head)
+
+    # then it is the buyer's again, and the hour of waiting is not counted
+    assert (approved.status, approved.assignee) == (Status.ASSIGNED, buyer)
+    resolution = current(working, RESOLUTION)
+    assert resolution.paused_since is None
+    assert list(resolution.pauses.values_list("started_at", "ended_at", "reason")) == [
+        (berlin(10, 10), berlin(10, 11), "pending_approval")
+    ]
+
+
+def test_a_request_approved_before_is_not_sent_to_approval_again(requester, buyer, head, capital):
+    # given a request that needed approval at submission and got it, then was worked
+    procurement_request = submit(requester, category=capital)
+    with at(berlin(10, 9, 10)):
+        services.procurement_request_approve(procurement_request=procurement_request, actor=head)
+    procurement_request = take(procurement_request, buyer, berlin(10, 9, 30))
+    other_capital = CategoryFactory(name="Contract renewal (test)", approval_threshold=500)
+
+    # when the buyer moves it to another category needing approval
+    updated = reprioritise(procurement_request, buyer, berlin(10, 10), category=other_capital)
+
+    # then it stays in progress
+    assert updated.status == Status.IN_PROGRESS
+
+
+@pytest.mark.parametrize("status", [Status.WAITING_FOR_REQUESTER, Status.ORDERED])
+def test_a_category_change_needing_approval_is_refused_when_approval_can_no_longer_be_asked(
+    working, buyer, capital, status
+):
+    # given a request waiting for its requester, or already ordered
+    ProcurementRequest.objects.filter(pk=working.pk).update(status=status)
+    events = working.events.count()
+
+    # when the buyer moves it to a category needing approval, then it is refused, naming the field
+    with pytest.raises(ValidationError) as refused:
+        reprioritise(working, buyer, berlin(10, 10), category=capital)
+    assert "cannot be asked for" in refused.value.message_dict["category"][0]
+    row = ProcurementRequest.objects.get(pk=working.pk)
+    assert (row.category_id, row.status, working.events.count()) == (working.category_id, status, events)
+
+
+def test_replaying_a_mid_flight_approval_changes_nothing(working, buyer, head, capital):
+    # given a request sent to approval by a category change and approved
+    reprioritise(working, buyer, berlin(10, 10), category=capital)
+    with at(berlin(10, 11)):
+        services.procurement_request_approve(procurement_request=working, actor=head)
+    live = clock_state(working)
+
+    # when its clocks are rebuilt from the history, then nothing differs
+    with at(berlin(10, 12)):
+        assert sla_clocks_rebuild(procurement_request=working) is False
+    assert clock_state(working) == live
