@@ -8,8 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from stakeholders.roles import WORK
-
+from . import permissions
 from .attachments import ALLOWED_TYPES, attachment_validate
 from .models import Category, Currency, Priority, ProcurementRequest, Status
 
@@ -190,14 +189,15 @@ class BuyerChoiceField(forms.ModelChoiceField):
 
 class AssignForm(forms.Form):
     assignee = BuyerChoiceField(label="Buyer", queryset=get_user_model().objects.none())
-    note = forms.CharField(label="Reason", required=False, max_length=5000)
+    note = forms.CharField(
+        label="Reason", required=False, max_length=5000, help_text="Needed when the request already has a buyer."
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        app_label, codename = WORK
         self.fields["assignee"].queryset = (
             get_user_model()
-            .objects.filter(is_active=True, groups__permissions__codename=codename)
+            .objects.filter(permissions.buyers_filter())
             .distinct()
             .order_by("first_name", "last_name", "username")
         )

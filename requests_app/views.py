@@ -39,7 +39,7 @@ def home(request):
 def _visible_request_or_404(user, reference):
     return get_object_or_404(
         ProcurementRequest.objects.visible_to(user).select_related(
-            "category", "department__head", "requester", "assignee", "currency"
+            "category", "department__head", "requester", "assignee__profile", "currency", "team"
         ),
         reference=reference,
     )
@@ -236,6 +236,7 @@ ACTION_FORMS = {
     "wait_for_requester": QuestionForm,
     "mark_ordered": OrderForm,
     "assign": AssignForm,
+    "reroute": ReasonForm,
     "reprioritise": ReprioritiseForm,
 }
 
@@ -251,6 +252,7 @@ ACTION_LABELS = {
     "reject": "Reject",
     "claim": "Claim",
     "assign": "Assign",
+    "reroute": "Re-route",
     "start": "Start work",
     "wait_for_requester": "Ask the requester",
     "wait_for_supplier": "Waiting for supplier",
@@ -267,6 +269,7 @@ ACTION_DONE = {
     "reject": "is rejected; the requester sees your reason",
     "claim": "is yours now",
     "assign": "is assigned",
+    "reroute": "went through the routing rules again; the timeline says where it went",
     "start": "is in progress",
     "wait_for_requester": "is waiting for the requester's answer",
     "wait_for_supplier": "is waiting for the supplier",
