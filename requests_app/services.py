@@ -328,9 +328,10 @@ def _route(procurement_request, *, actor, note=""):
     """Run the routing rules on the request and apply the decision; returns (request, decision).
 
     Assigning goes through `_transition` when the status allows it, so the clocks and the timeline
-    follow; otherwise (re-routing work in hand) the buyer changes and the status stays. Caller is atomic.
+    follow; otherwise (re-routing work in hand) the buyer changes and the status stays. The caller is
+    atomic and passes the request as it just locked (or created) it.
     """
-    locked = ProcurementRequest.objects.select_for_update().get(pk=procurement_request.pk)
+    locked = procurement_request
     decision = routing.routing_decide(locked, lock=True)
     if decision is None:
         # Only a flushed test database or an administrator deleting rows by hand gets here.
