@@ -1,6 +1,19 @@
 from django.contrib import admin
+from django.db.models import Count
 
-from .models import Attachment, Category, Comment, Currency, ProcurementRequest, ReferenceCounter, RequestEvent
+from .models import (
+    Attachment,
+    BuyerTeam,
+    Category,
+    Comment,
+    Currency,
+    ProcurementRequest,
+    ReferenceCounter,
+    RequestEvent,
+    RoutingRule,
+    TeamMembership,
+)
+from .routing import conditions_in_words
 
 
 @admin.register(Category)
@@ -78,6 +91,8 @@ class ProcurementRequestAdmin(ViewOnlyAdmin):
         "reference",
         "status",
         "assignee",
+        "team",
+        "routed_by",
         "requester",
         "department",
         "estimated_value_base",
@@ -99,6 +114,7 @@ class ProcurementRequestAdmin(ViewOnlyAdmin):
         "suggested_supplier",
         "is_confidential",
         ("status", "assignee", "po_number"),
+        ("team", "routed_by"),
         ("requester", "department", "requires_approval"),
         ("created_at", "updated_at", "completed_at"),
     ]
@@ -138,3 +154,64 @@ class ReferenceCounterAdmin(ViewOnlyAdmin):
     """Shown so that an administrator can see the last number issued per year; never edited by hand."""
 
     list_display = ["year", "last_number"]
+
+
+class TeamMembershipInline(admin.TabularInline):
+    model = TeamMembership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(BuyerTeam)
+class BuyerTeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "lead", "calendar", "member_count", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "description"]
+    autocomplete_fields = ["lead"]
+    readonly_fields = ["last_assigned"]
+    inlines = [TeamMembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("lead", "calendar").annotate(members_count=Count("members"))
+
+    @admin.display(description="members", ordering="members_count")
+    def member_count(self, team):
+        return team.members_count
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    """Rules are reference data like categories; the model's constraints and clean() keep the default sound.
+
+    The manager page (/requests/routing/) offers the same with a dry run.
+    """
+
+    list_display = ["position", "name", "conditions", "team", "strategy", "is_active", "is_default"]
+    list_display_links = ["name"]
+    list_editable = ["position", "is_active"]
+    list_filter = ["is_active", "strategy", "team"]
+    search_fields = ["name", "title_keywords"]
+    list_select_related = ["category", "department", "currency", "team"]
+    readonly_fields = ["is_default"]
+    fieldsets = [
+        (None, {"fields": ["name", "position", "is_active", "is_default"]}),
+        (
+            "Conditions (every one that is set must hold)",
+            {"fields": ["category", "department", ("min_value", "max_value"), "currency", "title_keywords"]},
+        ),
+        ("Where it goes", {"fields": ["team", "strategy"]}),
+    ]
+
+    @admin.display(description="when")
+    def conditions(self, rule):
+        return " and ".join(conditions_in_words(rule))
+
+    def has_delete_permission(self, request, obj=None):
+        # The default rule catches every request nothing else matches: it stays.
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.is_default)
+
+    def get_actions(self, request):
+        # "Delete selected" does not ask per row, so it could delete the default rule.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions

@@ -8,10 +8,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from stakeholders.roles import WORK
+from stakeholders.models import Department
 
+from . import permissions
 from .attachments import ALLOWED_TYPES, attachment_validate
-from .models import Category, Currency, Priority, ProcurementRequest, Status
+from .models import RULE_CONDITIONS, BuyerTeam, Category, Currency, Priority, ProcurementRequest, RoutingRule, Status
 
 ACCEPT = ",".join(f".{extension}" for extension in sorted(ALLOWED_TYPES))
 
@@ -190,14 +191,15 @@ class BuyerChoiceField(forms.ModelChoiceField):
 
 class AssignForm(forms.Form):
     assignee = BuyerChoiceField(label="Buyer", queryset=get_user_model().objects.none())
-    note = forms.CharField(label="Reason", required=False, max_length=5000)
+    note = forms.CharField(
+        label="Reason", required=False, max_length=5000, help_text="Needed when the request already has a buyer."
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        app_label, codename = WORK
         self.fields["assignee"].queryset = (
             get_user_model()
-            .objects.filter(is_active=True, groups__permissions__codename=codename)
+            .objects.filter(permissions.buyers_filter())
             .distinct()
             .order_by("first_name", "last_name", "username")
         )
@@ -249,3 +251,96 @@ class RequestFilterForm(forms.Form):
         if data.get("priority"):
             queryset = queryset.filter(priority=data["priority"])
         return queryset
+
+
+class RoutingRuleForm(forms.ModelForm):
+    """A rule's conditions, team and strategy; the default rule shows only its name, team and strategy."""
+
+    class Meta:
+        model = RoutingRule
+        fields = ["name", *RULE_CONDITIONS, "team", "strategy", "is_active"]
+        widgets = {
+            "min_value": forms.NumberInput(attrs={"min": "0", "step": "0.01"}),
+            "max_value": forms.NumberInput(attrs={"min": "0", "step": "0.01"}),
+        }
+        labels = {"is_active": "Active", "title_keywords": "Title keywords"}
+        help_texts = {"name": "Shown on the request's timeline, e.g. “IT hardware”."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = BuyerTeam.objects.active()
+        self.fields["category"].queryset = Category.objects.active()
+        self.fields["department"].queryset = Department.objects.active()
+        self.fields["currency"].queryset = Currency.objects.filter(is_active=True)
+        for field in ("category", "department", "currency"):
+            self.fields[field].empty_label = "Any"
+        conditions = [
+            Row(Column("category", css_class="col-md-4"), Column("department", css_class="col-md-4")),
+            Row(
+                Column("min_value", css_class="col-md-4"),
+                Column("max_value", css_class="col-md-4"),
+                Column("currency", css_class="col-md-4"),
+            ),
+            "title_keywords",
+        ]
+        if self.instance.is_default:
+            for field in (*RULE_CONDITIONS, "is_active"):
+                del self.fields[field]
+            conditions = [HTML('<p class="text-body-secondary">It takes every request no other rule matches.</p>')]
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = Layout(
+            Field("name", autofocus=True),
+            HTML(
+                '<h2 class="h6 mt-3">Conditions <span class="fw-normal text-body-secondary small">'
+                "(every one that is set must hold)</span></h2>"
+            ),
+            *conditions,
+            HTML('<h2 class="h6 mt-3">Where it goes</h2>'),
+            Row(Column("team", css_class="col-md-6"), Column("strategy", css_class="col-md-6")),
+            *([] if self.instance.is_default else ["is_active"]),
+        )
+
+
+class RoutingTryForm(forms.Form):
+    """The "Try it" box: a request as it might be filed, to see where routing would send it."""
+
+    title = forms.CharField(label="Title", required=False, max_length=200)
+    category = forms.ModelChoiceField(label="Category", queryset=Category.objects.active())
+    department = forms.ModelChoiceField(label="Department", queryset=Department.objects.active())
+    estimated_value = forms.DecimalField(label="Estimated value", min_value=0, max_digits=14, decimal_places=2)
+    currency = forms.ModelChoiceField(label="Currency", queryset=Currency.objects.filter(is_active=True))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].initial = settings.PROCUREMENT_BASE_CURRENCY
+        self.helper = FormHelper()
+        self.helper.form_method = "get"
+        self.helper.disable_csrf = True
+        self.helper.layout = Layout(
+            "title",
+            Row(Column("category", css_class="col-sm-6"), Column("department", css_class="col-sm-6")),
+            Row(Column("estimated_value", css_class="col-sm-8"), Column("currency", css_class="col-sm-4")),
+            HTML('<button class="btn btn-outline-primary" type="submit" name="try" value="1">Try it</button>'),
+        )
+
+
+class AvailabilityForm(forms.Form):
+    """Out of office up to and including a date; the buyer is chosen only by those who may set others'."""
+
+    buyer = BuyerChoiceField(label="Buyer", queryset=get_user_model().objects.none())
+    away_until = forms.DateField(
+        label="Out of office until",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Up to and including this day; empty means available.",
+    )
+
+    def __init__(self, *args, user, choose_buyer, **kwargs):
+        super().__init__(*args, **kwargs)
+        if choose_buyer:
+            self.fields["buyer"].queryset = permissions.availability_subjects(user)
+        else:
+            del self.fields["buyer"]
+        self.helper = FormHelper()
+        self.helper.form_tag = False

@@ -1,10 +1,12 @@
+import re
 import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 
@@ -136,6 +138,190 @@ class Category(models.Model):
         return self.name
 
 
+class BuyerTeamQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class BuyerTeam(models.Model):
+    """Buyers who work one kind of request together; routing rules send requests to a team."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="led_buyer_teams",
+        help_text="Re-routes and reassigns the team's requests, and sets the members' out-of-office dates.",
+    )
+    calendar = models.ForeignKey(
+        "slas.BusinessCalendar",
+        on_delete=models.PROTECT,
+        related_name="buyer_teams",
+        help_text="The team's working hours.",
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="TeamMembership", related_name="buyer_teams", blank=True
+    )
+    is_active = models.BooleanField(default=True, help_text="Rules that name an inactive team are skipped.")
+    # Round robin's place in the rotation: the member it assigned last (changed under the row lock).
+    last_assigned = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    objects = BuyerTeamQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class TeamMembership(models.Model):
+    team = models.ForeignKey(BuyerTeam, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships")
+
+    class Meta:
+        ordering = ["team__name", "user__first_name", "user__last_name", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="team_membership_unique")]
+
+    def __str__(self):
+        return f"{self.user} in {self.team}"
+
+
+class RoutingStrategy(models.TextChoices):
+    LEAST_LOADED = "least_loaded", "Least loaded"
+    ROUND_ROBIN = "round_robin", "Round robin"
+    TEAM_QUEUE = "team_queue", "Team queue"
+
+
+# The condition fields of a rule; the default rule has none of them set.
+RULE_CONDITIONS = ("category", "department", "currency", "min_value", "max_value", "title_keywords")
+
+
+class RoutingRule(models.Model):
+    """Where requests that meet every set condition go: a team, and how a buyer in it is picked.
+
+    Rules are tried in position order and the first match wins; the default rule has no conditions
+    and is tried last (requests_app/routing.py).
+    """
+
+    position = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=True)
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    department = models.ForeignKey(
+        "stakeholders.Department", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    currency = models.ForeignKey(
+        Currency,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Only requests valued in this currency.",
+    )
+    min_value = models.DecimalField(
+        "minimum value (EUR)",
+        max_digits=16,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="The estimated value in EUR is at least this.",
+    )
+    max_value = models.DecimalField(
+        "maximum value (EUR)",
+        max_digits=16,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="The estimated value in EUR is at most this.",
+    )
+    title_keywords = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Comma-separated; the title contains any of them at the start of a word, in any case.",
+    )
+    team = models.ForeignKey(BuyerTeam, on_delete=models.PROTECT, related_name="routing_rules")
+    strategy = models.CharField(max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.LEAST_LOADED)
+    is_default = models.BooleanField(default=False, editable=False)
+
+    class Meta:
+        # The default rule last: evaluation order is display order.
+        ordering = ["is_default", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="routing_rule_one_default",
+                violation_error_message="There is already a default rule.",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_default=False)
+                | Q(
+                    is_active=True,
+                    category__isnull=True,
+                    department__isnull=True,
+                    currency__isnull=True,
+                    min_value__isnull=True,
+                    max_value__isnull=True,
+                    title_keywords="",
+                ),
+                name="routing_default_rule_active_and_unconditional",
+                violation_error_message="The default rule is always active and has no conditions.",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_value__isnull=True) | Q(max_value__isnull=True) | Q(min_value__lte=F("max_value")),
+                name="routing_rule_value_range",
+                violation_error_message="The minimum value is above the maximum value.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        super().clean()
+        conditions = [field for field in RULE_CONDITIONS if getattr(self, field) not in (None, "")]
+        if self.is_default:
+            errors = dict.fromkeys(conditions, "The default rule matches every request: leave this empty.")
+            if not self.is_active:
+                errors["is_active"] = "The default rule is always active."
+            if errors:
+                raise ValidationError(errors)
+        elif not conditions:
+            # A rule without conditions would shadow every rule after it, the default included.
+            raise ValidationError("Set at least one condition; the default rule already takes everything else.")
+        if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
+            raise ValidationError({"max_value": "The maximum must not be below the minimum."})
+
+    @property
+    def keywords(self):
+        return [word.strip() for word in self.title_keywords.split(",") if word.strip()]
+
+    def matches(self, procurement_request):
+        """Whether every condition set on this rule holds for the request (the default: always)."""
+        value = procurement_request.estimated_value_base
+        return (
+            (self.category_id is None or self.category_id == procurement_request.category_id)
+            and (self.department_id is None or self.department_id == procurement_request.department_id)
+            and (self.currency_id is None or self.currency_id == procurement_request.currency_id)
+            and (self.min_value is None or value >= self.min_value)
+            and (self.max_value is None or value <= self.max_value)
+            and (not self.keywords or any(_starts_a_word(word, procurement_request.title) for word in self.keywords))
+        )
+
+
+def _starts_a_word(keyword, text):
+    # At a word start, so that "laptop" finds "Laptops" but "kit" does not find "toolkit".
+    return re.search(rf"(?<!\w){re.escape(keyword)}", text or "", flags=re.IGNORECASE) is not None
+
+
 class ReferenceCounter(models.Model):
     """The last reference number handed out per year, incremented under a row lock."""
 
@@ -174,6 +360,27 @@ class ProcurementRequestQuerySet(models.QuerySet):
 
         return self.filter(visible_requests_filter(user))
 
+    def in_team_queue(self, team=None):
+        """Routed to a team and waiting for a buyer: nobody assigned yet, not taken by Procurement."""
+        queue = self.filter(team__isnull=False, assignee__isnull=True, status__in=CLAIMABLE_STATUSES)
+        return queue if team is None else queue.filter(team=team)
+
+    def with_assignee_away(self, on=None):
+        """Annotate `assignee_away_until` (the date, or None) and `assignee_is_away` (out of office on `on`)."""
+        on = on or timezone.localdate()
+        return self.annotate(
+            assignee_away_until=F("assignee__profile__away_until"),
+            assignee_is_away=Case(
+                When(assignee__profile__away_until__gte=on, then=Value(True)),
+                default=Value(False),
+                output_field=models.BooleanField(),
+            ),
+        )
+
+    def assigned_to_absent(self, on=None):
+        """Open requests whose buyer is out of office on `on` (the desk's today by default)."""
+        return self.open().filter(assignee__profile__away_until__gte=on or timezone.localdate())
+
     def search(self, text):
         text = (text or "").strip()
         if not text:
@@ -208,6 +415,12 @@ class ProcurementRequest(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="assigned_procurement_requests",
+    )
+    team = models.ForeignKey(
+        BuyerTeam, null=True, blank=True, on_delete=models.PROTECT, related_name="requests", help_text="Who owns it."
+    )
+    routed_by = models.ForeignKey(
+        RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
     po_number = models.CharField("PO number", max_length=40, blank=True)
     requires_approval = models.BooleanField(default=False, editable=False)
@@ -252,6 +465,7 @@ class ProcurementRequest(models.Model):
             models.Index(
                 fields=["sla_due_at", "id"], condition=Q(status__in=sorted(OPEN_STATUSES)), name="request_open_by_due"
             ),
+            models.Index(fields=["team", "status"]),
         ]
 
     def __str__(self):
@@ -263,6 +477,11 @@ class ProcurementRequest(models.Model):
 
     def can_move_to(self, status):
         return status in TRANSITIONS[self.status]
+
+    @property
+    def is_in_team_queue(self):
+        """Routed to a team, waiting for one of its buyers to claim it."""
+        return self.team_id is not None and self.assignee_id is None and self.status in CLAIMABLE_STATUSES
 
 
 class EventKind(models.TextChoices):
@@ -277,6 +496,7 @@ class EventKind(models.TextChoices):
     PO_RECORDED = "po_recorded", "PO recorded"
     SLA = "sla", "SLA clock"
     REPRIORITISED = "reprioritised", "Priority or category changed"
+    ROUTED = "routed", "Routed"
 
 
 class RequestEventQuerySet(models.QuerySet):

@@ -33,6 +33,67 @@ def is_manager(user):
     return user.is_authenticated and user.has_perm(perm_name(ASSIGN))
 
 
+def buyers_filter(prefix=""):
+    """A Q over users (or `prefix`-ed user relations) for active buyers, mirroring `is_buyer` in SQL.
+
+    The role gate is a permission granted to groups (stakeholders.roles); a directly granted
+    permission counts too. Use with .distinct(): the groups join can repeat a user.
+    """
+    app_label, codename = WORK
+    return Q(**{f"{prefix}is_active": True}) & (
+        Q(
+            **{
+                f"{prefix}groups__permissions__codename": codename,
+                f"{prefix}groups__permissions__content_type__app_label": app_label,
+            }
+        )
+        | Q(
+            **{
+                f"{prefix}user_permissions__codename": codename,
+                f"{prefix}user_permissions__content_type__app_label": app_label,
+            }
+        )
+    )
+
+
+def leads_team_of(user, procurement_request):
+    """The lead of the team that owns the request (select_related("team") to make this free)."""
+    return (
+        procurement_request.team_id is not None
+        and procurement_request.team.lead_id == user.id
+        and is_procurement_staff(user)
+    )
+
+
+def can_route(user, procurement_request):
+    """Re-route and reassign: procurement managers, and the lead of the request's team."""
+    return is_manager(user) or leads_team_of(user, procurement_request)
+
+
+def can_set_availability(actor, buyer):
+    """A buyer sets their own out-of-office date; a manager anyone's; a team lead their members'."""
+    if not actor.is_authenticated or not actor.is_active:
+        return False
+    if is_manager(actor) or (actor.pk == buyer.pk and is_buyer(actor)):
+        return True
+    from .models import TeamMembership
+
+    return is_procurement_staff(actor) and TeamMembership.objects.filter(team__lead=actor, user=buyer).exists()
+
+
+def availability_subjects(actor):
+    """The buyers whose out-of-office date `actor` may set, for a form's choices."""
+    from django.contrib.auth import get_user_model
+
+    buyers = get_user_model().objects.filter(buyers_filter())
+    if not is_manager(actor):
+        rule = Q(pk=actor.pk) if is_buyer(actor) else Q(pk__in=[])
+        if is_procurement_staff(actor):
+            rule |= Q(team_memberships__team__lead=actor)
+        buyers = buyers.filter(rule)
+    return buyers.distinct().order_by("first_name", "last_name", "username")
+
+
 def user_department_id(user):
     membership = getattr(user, "membership", None) if user.is_authenticated else None
     return membership.department_id if membership else None
@@ -122,7 +183,8 @@ ACTION_RULES = {
     "approve": _approves_it,
     "reject": _approves_it,
     "claim": lambda user, pr: is_buyer(user),
-    "assign": lambda user, pr: is_manager(user),
+    "assign": can_route,
+    "reroute": can_route,
     "start": _works_it,
     "wait_for_requester": _works_it,
     "wait_for_supplier": _works_it,
@@ -158,7 +220,7 @@ def action_is_legal(action, procurement_request):
     if action == "claim":
         # A request someone already took is a state ("too late"), not a matter of permission.
         return procurement_request.assignee_id is None and procurement_request.status in CLAIMABLE_STATUSES
-    if action in ("assign", "reprioritise"):
+    if action in ("assign", "reroute", "reprioritise"):
         return procurement_request.is_open and procurement_request.status != Status.PENDING_APPROVAL
     if action == "resume":
         return procurement_request.status in {Status.WAITING_FOR_REQUESTER, Status.WAITING_FOR_SUPPLIER, Status.ORDERED}

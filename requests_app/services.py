@@ -7,22 +7,27 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from slas import services as sla_services
+from stakeholders.models import Profile
 
-from . import permissions
+from . import permissions, routing
 from .attachments import attachment_validate, clean_filename
 from .models import (
     Attachment,
+    BuyerTeam,
     Comment,
     EventKind,
     Priority,
     ProcurementRequest,
     ReferenceCounter,
     RequestEvent,
+    RoutingRule,
+    RoutingStrategy,
     Status,
+    TeamMembership,
 )
 
 logger = logging.getLogger(__name__)
@@ -148,6 +153,7 @@ def procurement_request_submit(
     if not needs_approval:
         changes = sla_services.sla_clocks_start(procurement_request=procurement_request, at=now)
         sla_services.sla_changes_record(procurement_request=procurement_request, changes=changes)
+        procurement_request, _ = _route(procurement_request, actor=None)
     else:
         procurement_request = _transition(
             procurement_request, to_status=Status.PENDING_APPROVAL, actor=None, note=_approval_note(procurement_request)
@@ -170,7 +176,7 @@ def _approval_note(procurement_request):
     )
 
 
-def _transition(procurement_request, *, to_status, actor, note="", kind=EventKind.STATUS_CHANGED, **changes):
+def _transition(procurement_request, *, to_status, actor, note="", kind=EventKind.STATUS_CHANGED, data=None, **changes):
     """Move a locked request to `to_status`, apply `changes`, and write the event. Caller is atomic."""
     locked = ProcurementRequest.objects.select_for_update().get(pk=procurement_request.pk)
     if not locked.can_move_to(to_status):
@@ -194,6 +200,7 @@ def _transition(procurement_request, *, to_status, actor, note="", kind=EventKin
         to_status=to_status,
         note=note,
         assignee=changes.get("assignee"),
+        data=data or {},
         created_at=now,
     )
     clock_changes = sla_services.sla_clocks_on_status_change(
@@ -217,6 +224,7 @@ ACTION_LABELS = {
     "reject": "reject",
     "claim": "claim",
     "assign": "assign",
+    "reroute": "re-route",
     "start": "start work on",
     "wait_for_requester": "ask the requester about",
     "wait_for_supplier": "put on hold for the supplier",
@@ -252,12 +260,21 @@ def _require_note(note, *, field="note", what="a reason"):
 
 @transaction.atomic
 def procurement_request_approve(*, procurement_request, actor, note=""):
-    """Approve; a request a buyer already had (approval asked for mid-flight) goes straight back to them."""
+    """Approve a pending request; routing then gives it to a team (and maybe a buyer), as on submission.
+
+    A request a buyer already had (approval asked for mid-flight by a category change) goes straight
+    back to them instead.
+    """
     procurement_request = _locked_for(actor, "approve", procurement_request)
-    to_status = Status.ASSIGNED if procurement_request.assignee_id else Status.APPROVED
-    return _transition(
-        procurement_request, to_status=to_status, actor=actor, note=note.strip(), kind=EventKind.APPROVED
+    if procurement_request.assignee_id:
+        return _transition(
+            procurement_request, to_status=Status.ASSIGNED, actor=actor, note=note.strip(), kind=EventKind.APPROVED
+        )
+    approved = _transition(
+        procurement_request, to_status=Status.APPROVED, actor=actor, note=note.strip(), kind=EventKind.APPROVED
     )
+    routed, _ = _route(approved, actor=None)
+    return routed
 
 
 @transaction.atomic
@@ -279,15 +296,30 @@ def procurement_request_claim(*, procurement_request, actor):
     )
 
 
+def _person(user):
+    return user.get_full_name() or user.username
+
+
 @transaction.atomic
 def procurement_request_assign(*, procurement_request, actor, assignee, note=""):
-    """Give the request to a buyer; from an unworked status this also moves it to Assigned."""
-    procurement_request = _locked_for(actor, "assign", procurement_request)
+    """Give the request to a buyer; from an unworked status this also moves it to Assigned.
+
+    Managers assign to any buyer; the lead of the request's team to the team's members. Taking a
+    request away from its buyer needs a reason.
+    """
+    locked = _locked_for(actor, "assign", procurement_request)
     if not permissions.is_buyer(assignee):
         raise ValidationError({"assignee": f"{assignee} is not a buyer."})
-    locked = procurement_request
     if locked.assignee_id == assignee.id:
         raise ValidationError({"assignee": f"{locked.reference} is already assigned to {assignee}."})
+    note = note.strip()
+    if locked.assignee_id is not None:
+        note = _require_note(note, what="the reason for reassigning")
+    in_team = TeamMembership.objects.filter(team_id=locked.team_id, user=assignee).exists()
+    if not in_team and not permissions.is_manager(actor):
+        raise ValidationError(
+            {"assignee": f"{_person(assignee)} is not in {locked.team}; only a procurement manager assigns outside it."}
+        )
     if locked.can_move_to(Status.ASSIGNED):
         return _transition(
             locked,
@@ -295,12 +327,64 @@ def procurement_request_assign(*, procurement_request, actor, assignee, note="")
             actor=actor,
             kind=EventKind.ASSIGNED,
             assignee=assignee,
-            note=note.strip(),
+            note=note,
         )
     locked.assignee = assignee
     locked.save(update_fields=["assignee", "updated_at"])
-    _event(locked, kind=EventKind.ASSIGNED, actor=actor, assignee=assignee, note=note.strip())
+    _event(locked, kind=EventKind.ASSIGNED, actor=actor, assignee=assignee, note=note)
     return locked
+
+
+def _route(procurement_request, *, actor, note=""):
+    """Run the routing rules on the request and apply the decision; returns (request, decision).
+
+    Assigning goes through `_transition` when the status allows it, so the clocks and the timeline
+    follow; otherwise (re-routing work in hand) the buyer changes and the status stays. The caller is
+    atomic and passes the request as it just locked (or created) it.
+    """
+    locked = procurement_request
+    decision = routing.routing_decide(locked, lock=True)
+    if decision is None:
+        # Only a flushed test database or an administrator deleting rows by hand gets here.
+        logger.warning("No routing rule, not even a default: %s stays without a team.", locked.reference)
+        return locked, None
+    buyer = decision.buyer
+    text = " ".join(part for part in (decision.summary(current_assignee=locked.assignee), note) if part)
+    routed = {"team": decision.team, "routed_by": decision.rule}
+    if buyer is not None:
+        if decision.strategy == RoutingStrategy.ROUND_ROBIN:
+            # The rotation's place, written under the team's row lock that routing_decide took.
+            BuyerTeam.objects.filter(pk=decision.team.pk).update(last_assigned=buyer)
+        if locked.can_move_to(Status.ASSIGNED):
+            routed_request = _transition(
+                locked,
+                to_status=Status.ASSIGNED,
+                actor=actor,
+                kind=EventKind.ROUTED,
+                note=text,
+                data=decision.data(),
+                assignee=buyer,
+                **routed,
+            )
+            return routed_request, decision
+        if buyer.pk != locked.assignee_id:
+            routed["assignee"] = buyer
+    for field, value in routed.items():
+        setattr(locked, field, value)
+    locked.save(update_fields=[*routed, "updated_at"])
+    _event(locked, kind=EventKind.ROUTED, actor=actor, note=text, data=decision.data(), assignee=routed.get("assignee"))
+    return locked, decision
+
+
+@transaction.atomic
+def procurement_request_reroute(*, procurement_request, actor, note):
+    """Run the routing rules again (managers, the team's lead); reassigns only when the strategy picks someone."""
+    locked = _locked_for(actor, "reroute", procurement_request)
+    note = _require_note(note, what="the reason for re-routing")
+    rerouted, decision = _route(locked, actor=actor, note=f"Reason: {note}")
+    if decision is None:
+        raise ValidationError("There is no routing rule to apply; ask an administrator to restore the default rule.")
+    return rerouted
 
 
 @transaction.atomic
@@ -501,3 +585,112 @@ def completed_requests_close(*, now=None, batch_size=500):
         closed += len(batch)
         if len(batch) < batch_size:
             return closed
+
+
+# --- routing set-up -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def buyer_availability_set(*, buyer, actor, away_until):
+    """Mark a buyer out of office up to and including `away_until` (None: available again).
+
+    A buyer sets their own, a team lead their members', a manager anyone's. Routing gives an absent
+    buyer nothing new; their open requests stay with them, flagged for the lead.
+    """
+    if not permissions.can_set_availability(actor, buyer):
+        raise PermissionDenied(f"You cannot set {_person(buyer)}'s out-of-office date.")
+    if not permissions.is_buyer(buyer):
+        raise ValidationError({"buyer": f"{_person(buyer)} is not a buyer."})
+    if away_until is not None and away_until < timezone.localdate():
+        raise ValidationError({"away_until": "This date is in the past; leave it empty to mark them available."})
+    profile, _ = Profile.objects.update_or_create(user=buyer, defaults={"away_until": away_until})
+    return profile
+
+
+RULE_FIELDS = frozenset(
+    {
+        "name",
+        "is_active",
+        "category",
+        "department",
+        "currency",
+        "min_value",
+        "max_value",
+        "title_keywords",
+        "team",
+        "strategy",
+    }
+)
+
+
+def _routing_manager_required(actor):
+    if not permissions.is_manager(actor):
+        raise PermissionDenied("Only procurement managers change the routing rules.")
+
+
+def _rule_save(rule, fields):
+    unknown = set(fields) - RULE_FIELDS
+    if unknown:
+        raise TypeError(f"Not a routing rule field: {', '.join(sorted(unknown))}")
+    for field, value in fields.items():
+        setattr(rule, field, value)
+    rule.title_keywords = ", ".join(rule.keywords)  # one spelling: "a, b", no empty entries
+    rule.full_clean()
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def routing_rule_create(*, actor, **fields) -> RoutingRule:
+    """Add a rule after the others (before the default)."""
+    _routing_manager_required(actor)
+    last = RoutingRule.objects.filter(is_default=False).aggregate(last=Max("position"))["last"] or 0
+    return _rule_save(RoutingRule(position=last + 10), fields)
+
+
+@transaction.atomic
+def routing_rule_update(*, rule, actor, **fields) -> RoutingRule:
+    """Change a rule's conditions, team or strategy; the default rule keeps no conditions."""
+    _routing_manager_required(actor)
+    return _rule_save(RoutingRule.objects.select_for_update().get(pk=rule.pk), fields)
+
+
+@transaction.atomic
+def routing_rule_delete(*, rule, actor):
+    """Delete a rule; requests it routed keep their team. The default rule cannot be deleted."""
+    _routing_manager_required(actor)
+    rule = RoutingRule.objects.select_for_update().get(pk=rule.pk)
+    if rule.is_default:
+        raise ValidationError("The default rule cannot be deleted; change its team or strategy instead.")
+    rule.delete()
+
+
+@transaction.atomic
+def routing_rule_move(*, rule, actor, direction):
+    """Move a rule one place "up" (tried earlier) or "down"; positions are renumbered 10, 20, …"""
+    _routing_manager_required(actor)
+    if direction not in ("up", "down"):
+        raise ValidationError(f"Move up or down, not {direction!r}.")
+    rules = list(RoutingRule.objects.select_for_update().filter(is_default=False).order_by("position", "id"))
+    index = next((i for i, candidate in enumerate(rules) if candidate.pk == rule.pk), None)
+    if index is None:
+        raise ValidationError("The default rule is always tried last.")
+    other = index - 1 if direction == "up" else index + 1
+    if 0 <= other < len(rules):
+        rules[index], rules[other] = rules[other], rules[index]
+    for position, candidate in enumerate(rules, start=1):
+        candidate.position = position * 10
+    RoutingRule.objects.bulk_update(rules, ["position"])
+
+
+@transaction.atomic
+def buyer_team_upsert(*, name, calendar, lead=None, description="", members=(), is_active=True) -> BuyerTeam:
+    """Create or update a team with exactly these members (the demo seed and tests; the admin edits teams too)."""
+    team, _ = BuyerTeam.objects.update_or_create(
+        name=name,
+        defaults={"calendar": calendar, "lead": lead, "description": description, "is_active": is_active},
+    )
+    TeamMembership.objects.filter(team=team).exclude(user__in=members).delete()
+    for member in members:
+        TeamMembership.objects.get_or_create(team=team, user=member)
+    return team

@@ -11,6 +11,13 @@ urlpatterns = [
     path("department/", views.RequestListView.as_view(scope="department"), name="department"),
     path("approvals/", views.RequestListView.as_view(scope="approvals"), name="approvals"),
     path("all/", views.RequestListView.as_view(scope="all"), name="all"),
+    # Before "<reference>/": these words are not references.
+    path("routing/", views.RoutingView.as_view(), name="routing"),
+    path("routing/rules/new/", views.RoutingRuleFormView.as_view(), name="routing_rule_create"),
+    path("routing/rules/<int:pk>/", views.RoutingRuleFormView.as_view(), name="routing_rule_update"),
+    path("routing/rules/<int:pk>/delete/", views.RoutingRuleDeleteView.as_view(), name="routing_rule_delete"),
+    path("routing/rules/<int:pk>/move/", views.RoutingRuleMoveView.as_view(), name="routing_rule_move"),
+    path("availability/", views.AvailabilityView.as_view(), name="availability"),
     path("<str:reference>/", views.RequestDetailView.as_view(), name="detail"),
     path("<str:reference>/submitted/", views.RequestConfirmationView.as_view(), name="confirmation"),
     path("<str:reference>/comments/", views.CommentCreateView.as_view(), name="comment"),

@@ -1,18 +1,24 @@
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.db.models.functions import Coalesce
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import dateformat, timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import DetailView, ListView
 
 from slas.selectors import request_clock_views
-from stakeholders.roles import SUBMIT, VIEW_ALL, perm_name
+from stakeholders.models import profile_for
+from stakeholders.roles import ASSIGN, SUBMIT, VIEW_ALL, WORK, perm_name
 
-from . import permissions, services
+from . import permissions, routing, services
 from .forms import (
     AssignForm,
+    AvailabilityForm,
     CommentForm,
     NoteForm,
     OrderForm,
@@ -21,8 +27,18 @@ from .forms import (
     ReasonForm,
     ReprioritiseForm,
     RequestFilterForm,
+    RoutingRuleForm,
+    RoutingTryForm,
 )
-from .models import Attachment, ProcurementRequest, Status
+from .models import (
+    OPEN_STATUSES,
+    Attachment,
+    BuyerTeam,
+    ProcurementRequest,
+    RoutingRule,
+    Status,
+    TeamMembership,
+)
 
 
 def home(request):
@@ -39,7 +55,7 @@ def home(request):
 def _visible_request_or_404(user, reference):
     return get_object_or_404(
         ProcurementRequest.objects.visible_to(user).select_related(
-            "category", "department__head", "requester", "assignee", "currency"
+            "category", "department__head", "requester", "assignee__profile", "currency", "team"
         ),
         reference=reference,
     )
@@ -236,6 +252,7 @@ ACTION_FORMS = {
     "wait_for_requester": QuestionForm,
     "mark_ordered": OrderForm,
     "assign": AssignForm,
+    "reroute": ReasonForm,
     "reprioritise": ReprioritiseForm,
 }
 
@@ -251,6 +268,7 @@ ACTION_LABELS = {
     "reject": "Reject",
     "claim": "Claim",
     "assign": "Assign",
+    "reroute": "Re-route",
     "start": "Start work",
     "wait_for_requester": "Ask the requester",
     "wait_for_supplier": "Waiting for supplier",
@@ -267,6 +285,7 @@ ACTION_DONE = {
     "reject": "is rejected; the requester sees your reason",
     "claim": "is yours now",
     "assign": "is assigned",
+    "reroute": "went through the routing rules again; the timeline says where it went",
     "start": "is in progress",
     "wait_for_requester": "is waiting for the requester's answer",
     "wait_for_supplier": "is waiting for the supplier",
@@ -334,3 +353,145 @@ class AttachmentDownloadView(LoginRequiredMixin, View):
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return response
+
+
+# --- routing (procurement managers) and availability ----------------------------------------------
+
+
+class ManagerRequiredMixin(LoginRequiredMixin, PermissionRequiredMixin):
+    """Procurement managers only: anonymous users log in, everyone else gets 403 (like the work list)."""
+
+    permission_required = perm_name(ASSIGN)
+
+
+def _open_requests_of_member():
+    open_work = (
+        ProcurementRequest.objects.filter(assignee=OuterRef("user_id"), status__in=OPEN_STATUSES)
+        .order_by()
+        .values("assignee")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return Coalesce(Subquery(open_work), 0)
+
+
+def _choose_buyer(user):
+    """Whether the availability form offers a choice of buyer (managers and team leads) or is their own."""
+    return permissions.is_manager(user) or BuyerTeam.objects.filter(lead=user).exists()
+
+
+class RoutingView(ManagerRequiredMixin, View):
+    """The rules in the order they are tried, a dry run, the teams and who is away."""
+
+    template_name = "requests_app/routing.html"
+
+    def get(self, request):
+        try_form = RoutingTryForm(request.GET if "try" in request.GET else None)
+        decision = None
+        if try_form.is_valid():
+            decision = routing.routing_preview(**try_form.cleaned_data)
+        memberships = TeamMembership.objects.select_related("user__profile").annotate(
+            open_requests=_open_requests_of_member()
+        )
+        teams = BuyerTeam.objects.select_related("lead", "calendar").prefetch_related(
+            Prefetch("memberships", queryset=memberships)
+        )
+        context = {
+            "rules": RoutingRule.objects.select_related("category", "department", "currency", "team"),
+            "teams": teams,
+            "try_form": try_form,
+            "decision": decision,
+            "availability_form": AvailabilityForm(user=request.user, choose_buyer=True),
+            "today": timezone.localdate(),
+        }
+        return render(request, self.template_name, context)
+
+
+class RoutingRuleFormView(ManagerRequiredMixin, View):
+    """Create a rule (no pk) or edit one; errors appear beside their fields."""
+
+    template_name = "requests_app/routing_rule_form.html"
+
+    def _rule(self, pk):
+        return get_object_or_404(RoutingRule, pk=pk) if pk is not None else RoutingRule()
+
+    def get(self, request, pk=None):
+        rule = self._rule(pk)
+        return render(request, self.template_name, {"form": RoutingRuleForm(instance=rule), "rule": rule})
+
+    def post(self, request, pk=None):
+        rule = self._rule(pk)
+        # The form validates a copy, so that the page keeps the rule's saved name while showing errors.
+        form = RoutingRuleForm(request.POST, instance=self._rule(pk))
+        if form.is_valid():
+            try:
+                if rule.pk is None:
+                    saved = services.routing_rule_create(actor=request.user, **form.cleaned_data)
+                else:
+                    saved = services.routing_rule_update(rule=rule, actor=request.user, **form.cleaned_data)
+            except ValidationError as error:
+                _apply_service_errors(form, error)
+            else:
+                messages.success(request, f"Rule ‘{saved.name}’ is saved.")
+                return redirect("requests_app:routing")
+        return render(request, self.template_name, {"form": form, "rule": rule}, status=400)
+
+
+class RoutingRuleDeleteView(ManagerRequiredMixin, View):
+    def post(self, request, pk):
+        rule = get_object_or_404(RoutingRule, pk=pk)
+        try:
+            services.routing_rule_delete(rule=rule, actor=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Rule ‘{rule.name}’ is deleted.")
+        return redirect("requests_app:routing")
+
+
+class RoutingRuleMoveView(ManagerRequiredMixin, View):
+    def post(self, request, pk):
+        rule = get_object_or_404(RoutingRule, pk=pk)
+        try:
+            services.routing_rule_move(rule=rule, actor=request.user, direction=request.POST.get("direction"))
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect(f"{reverse('requests_app:routing')}#rule-{rule.pk}")
+
+
+class AvailabilityView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    """Out of office: a buyer sets their own date; leads and managers choose whose."""
+
+    permission_required = perm_name(WORK)
+    template_name = "requests_app/availability.html"
+
+    def _context(self, request, form):
+        subjects = permissions.availability_subjects(request.user).select_related("profile")
+        return {"form": form, "people": subjects, "today": timezone.localdate(), "next": self._next(request)}
+
+    def _next(self, request):
+        target = request.POST.get("next") or request.GET.get("next") or ""
+        safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+        return target if safe else ""
+
+    def get(self, request):
+        choose = _choose_buyer(request.user)
+        initial = {"buyer": request.user.pk, "away_until": profile_for(request.user).away_until}
+        form = AvailabilityForm(user=request.user, choose_buyer=choose, initial=initial)
+        return render(request, self.template_name, self._context(request, form))
+
+    def post(self, request):
+        form = AvailabilityForm(request.POST, user=request.user, choose_buyer=_choose_buyer(request.user))
+        if form.is_valid():
+            buyer = form.cleaned_data.get("buyer") or request.user
+            away_until = form.cleaned_data["away_until"]
+            try:
+                services.buyer_availability_set(buyer=buyer, actor=request.user, away_until=away_until)
+            except ValidationError as error:
+                _apply_service_errors(form, error)
+            else:
+                name = buyer.get_full_name() or buyer.username
+                when = f"out of office until {dateformat.format(away_until, 'D j M Y')}" if away_until else "available"
+                messages.success(request, f"{name} is {when}.")
+                return redirect(self._next(request) or "requests_app:availability")
+        return render(request, self.template_name, self._context(request, form), status=400)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Department, Membership
+from .models import Department, Membership, Profile
 
 
 class MembershipInline(admin.TabularInline):
@@ -26,3 +26,12 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__first_name", "user__last_name", "department__name"]
     autocomplete_fields = ["user", "department"]
     list_select_related = ["user", "department"]
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "time_zone", "away_until"]
+    list_filter = ["away_until"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    autocomplete_fields = ["user"]
+    list_select_related = ["user"]

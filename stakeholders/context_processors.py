@@ -11,4 +11,5 @@ def roles(request):
         "can_approve": user.has_perm(perm_name(APPROVE)),
         "is_procurement": user.has_perm(perm_name(WORK)) or user.has_perm(perm_name(VIEW_ALL)),
         "is_manager": user.has_perm(perm_name(ASSIGN)),
+        "is_buyer": user.has_perm(perm_name(WORK)),
     }

@@ -3,9 +3,10 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from .models import Department, Membership
+from .models import Department, Membership, Profile
 from .roles import Role, roles_sync
 
 
@@ -34,3 +35,28 @@ def department_upsert(*, name, code, is_procurement=False):
         code=code, defaults={"name": name, "is_procurement": is_procurement}
     )
     return department
+
+
+UNCHANGED = object()
+
+
+@transaction.atomic
+def profile_update(*, user, actor, time_zone=UNCHANGED, away_until=UNCHANGED) -> Profile:
+    """Change a person's own settings; only they, or someone allowed to change profiles, may.
+
+    Fields left out stay as they are; the profile is created on first change.
+    """
+    if actor.pk != user.pk and not actor.has_perm("stakeholders.change_profile"):
+        raise PermissionDenied("You can only change your own settings.")
+    profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
+    changes = {
+        field: value
+        for field, value in (("time_zone", time_zone), ("away_until", away_until))
+        if value is not UNCHANGED
+    }
+    for field, value in changes.items():
+        setattr(profile, field, value if field != "time_zone" else (value or "").strip())
+    if changes:
+        profile.full_clean()
+        profile.save(update_fields=list(changes))
+    return profile

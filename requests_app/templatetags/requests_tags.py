@@ -6,6 +6,8 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from requests_app.models import Priority, Status
+from requests_app.routing import conditions_in_words
+from stakeholders.models import profile_for
 
 register = template.Library()
 
@@ -57,3 +59,18 @@ def age(moment):
     if timezone.now() - moment < timedelta(minutes=1):
         return "just now"
     return timesince(moment, depth=1)
+
+
+@register.filter
+def rule_conditions(rule):
+    """A routing rule's conditions in words, joined with "and"."""
+    return " and ".join(conditions_in_words(rule))
+
+
+@register.filter
+def away_until(user):
+    """The date a person is out of office until, if they are out today; else None."""
+    if user is None:
+        return None
+    profile = profile_for(user)
+    return profile.away_until if profile.is_away() else None

@@ -14,6 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from requests_app.models import Attachment, Comment, ProcurementRequest, Status
+from requests_app.routing import routing_defaults_ensure
 from slas.demo import sla_defaults_ensure
 from stakeholders.roles import Role
 from tests.factories import PASSWORD, CategoryFactory, DepartmentFactory, euro, file_request, person
@@ -39,6 +40,7 @@ def sales():
     CategoryFactory(name="Goods", approval_threshold=Decimal("5000"))
     euro()
     sla_defaults_ensure()  # the office calendar and standard SLA policy, lost to the previous test's flush
+    routing_defaults_ensure()  # and routing's default rule (the team queue)
     return {"alice": alice, "hannah": hannah}
 
 

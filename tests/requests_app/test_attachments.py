@@ -213,4 +213,5 @@ def test_an_accepted_attachment_is_stored_under_a_random_name_with_its_clean_nam
         EventKind.CREATED,
         EventKind.ATTACHMENT_ADDED,
         EventKind.SLA,  # the clocks start once the submission, files included, is recorded
+        EventKind.ROUTED,  # then routing sends it to a team (the default rule: its queue)
     ]

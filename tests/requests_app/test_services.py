@@ -25,6 +25,7 @@ from requests_app.models import (
     RequestEvent,
     Status,
 )
+from requests_app.routing import routing_defaults_ensure
 from slas.demo import sla_defaults_ensure
 from slas.models import SlaClock
 from stakeholders.roles import Role
@@ -97,8 +98,11 @@ def _new_events(procurement_request, before):
 
 
 def _lifecycle_and_clock_events(procurement_request, before):
-    """The new events, split into the action's own and the SLA lines its clock changes added."""
-    new = _new_events(procurement_request, before)
+    """The new events, split into the action's own and the SLA lines its clock changes added.
+
+    Routing's line after an approval is neither: tests/requests_app/test_routing.py checks it.
+    """
+    new = [event for event in _new_events(procurement_request, before) if event.kind != EventKind.ROUTED]
     return [event for event in new if event.kind != EventKind.SLA], [
         event for event in new if event.kind == EventKind.SLA
     ]
@@ -144,7 +148,7 @@ VERBS = {
         services.procurement_request_assign,
         legal=OPEN - {Status.PENDING_APPROVAL},
         target=Status.ASSIGNED,  # only from an unworked status; otherwise the status stays
-        arguments=lambda people: {"assignee": people["other_buyer"]},
+        arguments=lambda people: {"assignee": people["other_buyer"], "note": "Bob is on holiday"},
         who={"manager"},
         who_status=Status.SUBMITTED,
     ),
@@ -445,15 +449,17 @@ def test_reassigning_work_in_progress_keeps_its_status_and_records_the_new_buyer
     # given a request in progress with a buyer
     procurement_request = _put_in(file_request(requester), Status.IN_PROGRESS, assignee=buyer)
 
-    # when the manager hands it to another buyer
-    services.procurement_request_assign(procurement_request=procurement_request, actor=manager, assignee=other_buyer)
+    # when the manager hands it to another buyer, saying why (a reassignment needs a reason)
+    services.procurement_request_assign(
+        procurement_request=procurement_request, actor=manager, assignee=other_buyer, note="Bob is on holiday"
+    )
 
-    # then the status stays, the assignee changes, and the event says to whom
+    # then the status stays, the assignee changes, and the event says to whom and why
     procurement_request.refresh_from_db()
     assert (procurement_request.status, procurement_request.assignee) == (Status.IN_PROGRESS, other_buyer)
     event = procurement_request.events.latest("pk")
     assert (event.kind, event.actor, event.assignee) == (EventKind.ASSIGNED, manager, other_buyer)
-    assert (event.from_status, event.to_status) == ("", "")
+    assert (event.from_status, event.to_status, event.note) == ("", "", "Bob is on holiday")
 
 
 @pytest.mark.django_db
@@ -595,12 +601,13 @@ def test_a_value_equal_to_the_threshold_needs_no_approval(requester):
     # when a request of exactly 1,000 EUR is filed
     procurement_request = file_request(requester, category=category, estimated_value=Decimal("1000.00"))
 
-    # then it is simply submitted, and its SLA clocks start at once
+    # then it is simply submitted, its SLA clocks start at once, and routing sends it to a team
     procurement_request.refresh_from_db()
     assert (procurement_request.status, procurement_request.requires_approval) == (Status.SUBMITTED, False)
     assert list(procurement_request.events.order_by("pk").values_list("kind", flat=True)) == [
         EventKind.CREATED,
         EventKind.SLA,
+        EventKind.ROUTED,
     ]
     assert procurement_request.sla_clocks.count() == 2
 
@@ -656,14 +663,14 @@ def test_the_department_head_approves(pending, head):
     # when the head approves with a note
     services.procurement_request_approve(procurement_request=pending, actor=head, note="Fine")
 
-    # then it is approved, and the event is the approval
+    # then it is approved (routing's default rule leaves it in the team queue), and the event is the approval
     pending.refresh_from_db()
     assert pending.status == Status.APPROVED
-    event = pending.events.exclude(kind=EventKind.SLA).latest("pk")
-    assert (event.kind, event.actor, event.note) == (EventKind.APPROVED, head, "Fine")
-    # and the approval starts both SLA clocks, said in one SLA line after it
-    clock_event = pending.events.latest("pk")
+    approval, clock_event, routed = pending.events.order_by("-pk")[:3][::-1]
+    assert (approval.kind, approval.actor, approval.note) == (EventKind.APPROVED, head, "Fine")
+    # and the approval starts both SLA clocks, said in one SLA line after it, before routing's line
     assert (clock_event.kind, clock_event.actor) == (EventKind.SLA, None)
+    assert (routed.kind, routed.actor) == (EventKind.ROUTED, None)
     assert clock_event.note.startswith("First response clock started: goal ")
     assert "; Resolution clock started: goal " in clock_event.note
     assert pending.sla_clocks.count() == 2
@@ -767,7 +774,7 @@ def test_submitting_the_same_form_twice_returns_the_first_request(requester):
     # when the same form is submitted again, even with other values
     second, second_created = _submit(requester, token, title="Changed my mind")
 
-    # then the first request comes back, and there is one row, one event and one start of its clocks
+    # then the first request comes back, and there is one row, one event, one start of its clocks and one routing
     assert (first_created, second_created) == (True, False)
     assert second.pk == first.pk
     assert second.title == "Standing desks"
@@ -775,6 +782,7 @@ def test_submitting_the_same_form_twice_returns_the_first_request(requester):
     assert list(RequestEvent.objects.order_by("pk").values_list("kind", flat=True)) == [
         EventKind.CREATED,
         EventKind.SLA,
+        EventKind.ROUTED,
     ]
     assert SlaClock.objects.count() == 2
 
@@ -789,11 +797,12 @@ def test_a_submission_token_of_another_user_is_refused(requester, colleague):
     with pytest.raises(PermissionDenied):
         _submit(colleague, token)
 
-    # then there is still one request, one event and one start of its clocks
+    # then there is still one request, one event, one start of its clocks and one routing
     assert ProcurementRequest.objects.count() == 1
     assert list(RequestEvent.objects.order_by("pk").values_list("kind", flat=True)) == [
         EventKind.CREATED,
         EventKind.SLA,
+        EventKind.ROUTED,
     ]
     assert SlaClock.objects.count() == 2
 
@@ -870,6 +879,7 @@ def test_two_simultaneous_submissions_of_one_form_file_one_request(requester, at
     require_service("PostgreSQL", connection.vendor == "postgresql", "two submissions can only race on PostgreSQL")
     # given one form, submitted from two threads (two connections) at the same instant
     sla_defaults_ensure()  # the SLA set-up submissions need; an earlier transactional test flushed it
+    routing_defaults_ensure()  # and routing's default rule
     token = uuid.uuid4()
     category, currency = CategoryFactory(), euro()
     start = threading.Barrier(2)
@@ -891,13 +901,13 @@ def test_two_simultaneous_submissions_of_one_form_file_one_request(requester, at
     for thread in threads:
         thread.join(timeout=30)
 
-    # then both get the same request, exactly one of them created it, and one row, event and clock start exist
+    # then both get the same request, exactly one of them created it, and one row, event, clock start and routing
     assert errors == []
     assert sorted(created for _, created in results) == [False, True]
     assert len({procurement_request.pk for procurement_request, _ in results}) == 1
     assert ProcurementRequest.objects.filter(submission_token=token).count() == 1
     events = RequestEvent.objects.filter(procurement_request__submission_token=token).order_by("pk")
-    assert list(events.values_list("kind", flat=True)) == [EventKind.CREATED, EventKind.SLA]
+    assert list(events.values_list("kind", flat=True)) == [EventKind.CREATED, EventKind.SLA, EventKind.ROUTED]
     assert SlaClock.objects.filter(procurement_request__submission_token=token).count() == 2
 
 

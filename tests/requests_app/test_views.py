@@ -138,7 +138,8 @@ def test_posting_the_same_form_twice_files_one_request(client, requester, form_d
     assert first.status_code == second.status_code == 302
     assert first.url == second.url == confirmation_url
     events = RequestEvent.objects.filter(procurement_request=procurement_request).order_by("pk")
-    assert list(events.values_list("kind", flat=True)) == [EventKind.CREATED, EventKind.SLA]  # one start of the clocks
+    # one start of the clocks, one routing
+    assert list(events.values_list("kind", flat=True)) == [EventKind.CREATED, EventKind.SLA, EventKind.ROUTED]
     followed = client.get(second.url)
     assert f"This form was already sent: {procurement_request.reference}." in page_of(followed)
 

@@ -96,6 +96,7 @@ WRITES = {
         reject              login  403    403        404    ok    403    403
         claim               login  403    403        404    403   ok     ok
         assign              login  403    403        404    403   403    ok
+        reroute             login  403    403        404    403   403    ok
         start               login  403    403        404    403   ok     ok
         wait_for_requester  login  403    403        404    403   ok     ok
         wait_for_supplier   login  403    403        404    403   ok     ok
@@ -116,6 +117,7 @@ WRITES = {
         reject              login  403    404        404    ok    403    403
         claim               login  403    404        404    403   ok     ok
         assign              login  403    404        404    403   403    ok
+        reroute             login  403    404        404    403   403    ok
         start               login  403    404        404    403   ok     ok
         wait_for_requester  login  403    404        404    403   ok     ok
         wait_for_supplier   login  403    404        404    403   ok     ok
@@ -137,6 +139,7 @@ WRITES = {
         reject              login  404    404        403    404   403    ok
         claim               login  404    404        403    404   ok     ok
         assign              login  404    404        403    404   403    ok
+        reroute             login  404    404        403    404   403    ok
         start               login  404    404        403    404   ok     ok
         wait_for_requester  login  404    404        403    404   ok     ok
         wait_for_supplier   login  404    404        403    404   ok     ok
@@ -157,6 +160,7 @@ ACTION_CASES = {
     "reject": (Status.PENDING_APPROVAL, {"note": "Over budget."}, Status.REJECTED),
     "claim": (Status.SUBMITTED, {}, Status.ASSIGNED),
     "assign": (Status.SUBMITTED, {"assignee": "BUYER"}, Status.ASSIGNED),
+    "reroute": (Status.SUBMITTED, {"note": "Filed under the wrong category."}, Status.SUBMITTED),
     "start": (Status.ASSIGNED, {}, Status.IN_PROGRESS),
     "wait_for_requester": (Status.IN_PROGRESS, {"note": "Which colour?"}, Status.WAITING_FOR_REQUESTER),
     "wait_for_supplier": (Status.IN_PROGRESS, {}, Status.WAITING_FOR_SUPPLIER),

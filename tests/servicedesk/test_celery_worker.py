@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from requests_app import services
 from requests_app.models import ProcurementRequest, RequestEvent, Status
+from requests_app.routing import routing_defaults_ensure
 from requests_app.tasks import close_completed_requests
 from servicedesk.celery import app as celery_app
 from slas.demo import sla_defaults_ensure
@@ -49,6 +50,7 @@ def test_worker_closes_completed_requests_past_the_reopen_window_once(celery_wor
     # given a request completed before the reopen window and one completed inside it
     assert not celery_app.conf.task_always_eager, "this test must run the task in the worker, not in-process"
     sla_defaults_ensure()  # the SLA set-up submissions need; an earlier transactional test flushed it
+    routing_defaults_ensure()  # and routing's default rule
     window = settings.REOPEN_WINDOW_DAYS
     stale = _completed(file_request(requester, title="Stale"), buyer=buyer, days_ago=window + 1)
     recent = _completed(file_request(requester, title="Recent"), buyer=buyer, days_ago=window - 1)

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from requests_app.models import BuyerTeam, RoutingRule
 from slas.calendars import (
     business_calendar_create,
     business_calendar_holidays_import,
@@ -322,6 +323,8 @@ def test_sla_defaults_ensure_is_idempotent_and_restores_a_flushed_database():
     assert sla_defaults_ensure() == {"calendars": [], "policies": []}
     assert (BusinessCalendar.objects.count(), SlaPolicy.objects.count(), SlaGoal.objects.count()) == counts
     # and after everything is deleted (as a transactional test's flush does) they come back
+    RoutingRule.objects.all().delete()
+    BuyerTeam.objects.all().delete()  # routing's teams keep their calendar
     SlaPolicy.objects.all().delete()
     BusinessCalendar.objects.all().delete()
     created = sla_defaults_ensure()

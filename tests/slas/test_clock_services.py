@@ -181,6 +181,7 @@ def test_the_normal_goal_is_4_and_40_business_hours_and_its_start_is_one_timelin
             "First response clock started: goal 4 h (Standard service); "
             "Resolution clock started: goal 40 h (Standard service).",
         ),
+        (EventKind.ROUTED, ""),  # then routing (the default rule: the team queue), no status change
     ]
     clock_event = procurement_request.events.get(kind=EventKind.SLA)
     assert (clock_event.actor, clock_event.created_at) == (None, MONDAY_0900)
@@ -209,14 +210,15 @@ def test_a_request_needing_approval_has_no_clocks_until_approved_then_both_start
     assert first_response.due_at == berlin(11, 15)  # 10:00–12:00 and 13:00–15:00
     assert resolution.due_at == berlin(18, 10)  # Tue 6 h, Wed–Fri 24 h, Mon 8 h, Tue 08:00–10:00
     assert not SlaPause.objects.filter(clock__procurement_request=procurement_request).exists()
-    # and the approval's SLA line follows it
-    assert timeline(procurement_request)[-2:] == [
+    # and the approval's SLA line follows it, then routing's line
+    assert timeline(procurement_request)[-3:] == [
         (EventKind.APPROVED, Status.APPROVED),
         (
             EventKind.SLA,
             "First response clock started: goal 4 h (Standard service); "
             "Resolution clock started: goal 40 h (Standard service).",
         ),
+        (EventKind.ROUTED, ""),
     ]
 
 
@@ -656,6 +658,7 @@ def test_every_clock_change_writes_one_sla_line_right_after_the_event_that_cause
             "First response clock started: goal 4 h (Standard service); "
             "Resolution clock started: goal 40 h (Standard service).",
         ),
+        (EventKind.ROUTED, ""),  # the default rule: the team queue
         (EventKind.ASSIGNED, Status.ASSIGNED),
         (EventKind.NOTE_ADDED, ""),
         (EventKind.STATUS_CHANGED, Status.WAITING_FOR_REQUESTER),

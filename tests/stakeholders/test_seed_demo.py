@@ -5,9 +5,20 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.utils import timezone
 
-from requests_app.models import Attachment, Comment, ProcurementRequest, RequestEvent, Status
-from stakeholders.models import Department, Membership
+from requests_app.models import (
+    Attachment,
+    BuyerTeam,
+    Comment,
+    EventKind,
+    ProcurementRequest,
+    RequestEvent,
+    RoutingRule,
+    RoutingStrategy,
+    Status,
+)
+from stakeholders.models import Department, Membership, Profile
 
 INTERNAL_CUSTOMERS = {
     "Sales",
@@ -110,3 +121,28 @@ def test_seeding_twice_creates_nothing_new():
     assert counts() == before
     assert dict(ProcurementRequest.objects.values_list("reference", "status")) == statuses
     assert "0 new requests" in output
+
+
+@pytest.mark.django_db
+def test_seeding_sets_up_teams_rules_and_one_buyer_away_and_the_requests_show_their_routing():
+    # when the demo data is seeded
+    seed()
+    # then the four teams have their leads, the rules end with the default on the indirect team's queue
+    leads = dict(BuyerTeam.objects.filter(is_active=True).values_list("name", "lead__username"))
+    assert leads == {
+        "Direct materials": "dan",
+        "Indirect & services": "bob",
+        "IT & software": "betty",
+        "Capital projects": "maria",
+    }
+    default = RoutingRule.objects.get(is_default=True)
+    assert (default.team.name, default.strategy) == ("Indirect & services", RoutingStrategy.TEAM_QUEUE)
+    assert RoutingRule.objects.filter(is_default=False).count() >= 5
+    # and one buyer is out of office, with an open request flagged for the lead
+    away = Profile.objects.filter(away_until__gte=timezone.localdate())
+    assert list(away.values_list("user__username", flat=True)) == ["paula"]
+    assert ProcurementRequest.objects.assigned_to_absent().exists()
+    # and every request past approval was routed, some to a buyer, some to a team queue
+    routed = RequestEvent.objects.filter(kind=EventKind.ROUTED)
+    assert not ProcurementRequest.objects.exclude(status=Status.PENDING_APPROVAL).filter(team__isnull=True).exists()
+    assert routed.filter(assignee__isnull=False).exists() and routed.filter(assignee__isnull=True).exists()

@@ -15,10 +15,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from requests_app import services
-from requests_app.models import Category, Comment, Currency, EventKind, ProcurementRequest, RequestEvent
-from slas.demo import sla_defaults_ensure
+from requests_app.models import (
+    BuyerTeam,
+    Category,
+    Comment,
+    Currency,
+    EventKind,
+    ProcurementRequest,
+    RequestEvent,
+    RoutingRule,
+    RoutingStrategy,
+)
+from requests_app.routing import DEFAULT_RULE, DEFAULT_TEAM, routing_defaults_ensure
+from slas.demo import OFFICE_CALENDAR, sla_defaults_ensure
+from slas.models import BusinessCalendar
 from slas.services import sla_clocks_rebuild
-from stakeholders.models import Department
+from stakeholders.models import Department, profile_for
 from stakeholders.roles import Role
 from stakeholders.services import department_upsert, person_upsert, roles_ensure
 
@@ -52,14 +64,48 @@ PEOPLE = [
     ("nora", "Nora", "Novak", "MKT", Role.REQUESTER, "Event manager"),
     ("bob", "Bob", "Brandt", "PROC", Role.BUYER, "Buyer, indirect & services"),
     ("betty", "Betty", "Berger", "PROC", Role.BUYER, "Buyer, IT & software"),
+    ("tom", "Tom", "Thiel", "PROC", Role.BUYER, "Buyer, IT & software"),
+    ("dan", "Dan", "Dietz", "PROC", Role.BUYER, "Buyer, direct materials"),
+    ("paula", "Paula", "Pohl", "PROC", Role.BUYER, "Buyer, capital projects and direct materials"),
     ("maria", "Maria", "Martens", "PROC", Role.PROCUREMENT_MANAGER, "Head of Procurement"),
 ]
 
+# (name, lead, members, description)
+TEAMS = [
+    ("Direct materials", "dan", ["dan", "paula"], "Production materials and parts for Manufacturing."),
+    ("Indirect & services", "bob", ["bob"], "Everything the offices need: goods, services, events."),
+    ("IT & software", "betty", ["betty", "tom"], "Hardware, licences and cloud services."),
+    ("Capital projects", "maria", ["paula", "dan"], "Machines, large purchases and tenders."),
+]
+# (name, team, strategy, conditions), tried in this order; the default rule comes last.
+RULES = [
+    ("Capital equipment", "Capital projects", RoutingStrategy.TEAM_QUEUE, {"category": "Capital equipment"}),
+    ("Large purchases", "Capital projects", RoutingStrategy.TEAM_QUEUE, {"min_value": Decimal("100000")}),
+    (
+        "IT hardware",
+        "IT & software",
+        RoutingStrategy.LEAST_LOADED,
+        {"title_keywords": "laptop, notebook, monitor, server, switch, printer"},
+    ),
+    ("Software and SaaS", "IT & software", RoutingStrategy.ROUND_ROBIN, {"category": "Software & SaaS"}),
+    (
+        "Manufacturing supplies",
+        "Direct materials",
+        RoutingStrategy.LEAST_LOADED,
+        {"department": "MFG", "category": "Goods"},
+    ),
+    ("US-dollar purchases", "Indirect & services", RoutingStrategy.ROUND_ROBIN, {"currency": "USD"}),
+]
+DEFAULT_RULE_TEAM = "Indirect & services"  # the default rule: its team queue, buyers claim from it
+AWAY = ("paula", 7)  # out of office for a week from now: routing passes her over
+
 # (key, requester, title, category, priority, value, currency, confidential, days ago, script)
-# The script is the lifecycle the request has been through: each step is (verb, actor, extra); its
-# steps are spread evenly over the days since filing, and the SLA clocks replay that history, so the
-# demo shows clocks running, paused, met, missed and breached.
+# The script is the lifecycle the request has been through after routing: each step is (verb, actor,
+# extra), where the actor ASSIGNEE is whichever buyer routing picked; its steps are spread evenly
+# over the days since filing, and the SLA clocks replay that history, so the demo shows clocks
+# running, paused, met, missed and breached.
 R = "reply"
+ASSIGNEE = "@assignee"
 # fmt: off
 REQUESTS = [
     ("r01", "alice", "Trade fair booth for Hannover Messe", "Travel & events", "high", "18500", "EUR", False, 9, [
@@ -70,9 +116,8 @@ REQUESTS = [
     ]),
     ("r02", "alice", "CRM licences for five new account managers", "Software & SaaS", "normal", "2400", "EUR",
      False, 3, [
-        ("claim", "betty", {}),
-        ("start", "betty", {}),
-        ("wait_for_requester", "betty", {"note": "Which CRM edition: Professional or Enterprise?"}),
+        ("start", ASSIGNEE, {}),
+        ("wait_for_requester", ASSIGNEE, {"note": "Which CRM edition: Professional or Enterprise?"}),
     ]),
     ("r03", "carol", "Printed brochures for Q1 campaign", "Goods", "normal", "1800", "EUR", False, 0.1, []),
     ("r04", "alice", "Laptop replacement (broken screen)", "Goods", "urgent", "1350", "EUR", False, 1, []),
@@ -86,28 +131,28 @@ REQUESTS = [
     ("r06", "hannah", "Sales kick-off venue", "Travel & events", "high", "42000", "EUR", True, 3, []),
     ("r07", "oscar", "Audit support from external accountants", "Services", "normal", "35000", "EUR", False, 12, [
         ("approve", "frank", {}),
-        ("claim", "bob", {}),
-        ("start", "bob", {}),
-        ("wait_for_supplier", "bob", {}),
+        ("assign", "maria", {"assignee": "paula", "note": "Paula ran last year's audit tender."}),
+        ("start", "paula", {}),
+        ("wait_for_supplier", "paula", {}),
     ]),
     ("r08", "oscar", "Renew the treasury platform contract", "Contract renewal", "high", "60000", "USD", False, 5, []),
     ("r09", "ivan", "Cloud backup storage expansion", "Software & SaaS", "high", "7800", "EUR", False, 0.2, [
         ("approve", "greta", {}),
     ]),
     ("r10", "ivan", "Network switches for the new wing", "Goods", "normal", "4200", "GBP", False, 20, [
-        ("claim", "betty", {}),
-        ("start", "betty", {}),
-        (R, "betty", {"body": "Quote from two distributors attached to the order."}),
-        ("mark_ordered", "betty", {"po_number": "PO-4500012001"}),
+        ("start", ASSIGNEE, {}),
+        (R, ASSIGNEE, {"body": "Quote from two distributors attached to the order."}),
+        ("mark_ordered", ASSIGNEE, {"po_number": "PO-4500012001"}),
     ]),
     ("r11", "mike", "Spare parts for the packaging line", "Goods", "urgent", "3100", "EUR", False, 0.3, [
-        ("claim", "bob", {}),
-        (R, "bob", {"body": "Ordering from our framework supplier today."}),
+        (R, ASSIGNEE, {"body": "Ordering from our framework supplier today."}),
     ]),
     ("r12", "nora", "Photographer for product launch", "Services", "normal", "2500", "EUR", False, 7, [
         ("cancel", "nora", {"note": "The launch moved to next quarter."}),
     ]),
-    ("r13", "mike", "CNC milling machine", "Capital equipment", "normal", "145000", "EUR", False, 10, []),
+    ("r13", "mike", "CNC milling machine", "Capital equipment", "normal", "145000", "EUR", False, 10, [
+        ("approve", "maria", {"note": "Budgeted in this year's capital plan."}),  # Manufacturing has no head
+    ]),
     ("r14", "nora", "Booth graphics for the spring fair", "Goods", "high", "1900", "EUR", False, 30, [
         ("claim", "bob", {}),
         (R, "bob", {"body": "Printer booked; proofs come on Monday."}),
@@ -115,11 +160,10 @@ REQUESTS = [
         ("complete", "bob", {"note": "Delivered and installed."}),
     ]),
     ("r15", "ivan", "Monitors for the support team", "Goods", "normal", "2600", "EUR", False, 25, [
-        ("claim", "betty", {}),
-        ("start", "betty", {}),
-        (R, "betty", {"body": "Ordered the 27-inch model we use elsewhere."}),
-        ("mark_ordered", "betty", {"po_number": "PO-4500011890"}),
-        ("complete", "betty", {}),
+        ("start", ASSIGNEE, {}),
+        (R, ASSIGNEE, {"body": "Ordered the 27-inch model we use elsewhere."}),
+        ("mark_ordered", ASSIGNEE, {"po_number": "PO-4500011890"}),
+        ("complete", ASSIGNEE, {}),
     ]),
 ]
 # fmt: on
@@ -132,8 +176,11 @@ class Command(BaseCommand):
         with transaction.atomic():
             roles_ensure()
             sla_defaults_ensure()
+            routing_defaults_ensure()
             people = self._people()
+            self._routing(people)
             created = self._requests(people)
+            self._away(people)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(people)} people, {created} new requests."))
         self.stdout.write("Log in at http://127.0.0.1:8000/ with password 'demo' as: " + ", ".join(sorted(people)))
 
@@ -184,10 +231,54 @@ class Command(BaseCommand):
                     "slagoal",
                     "slaclock",
                     "slapause",
+                    "buyerteam",
+                    "teammembership",
+                    "routingrule",
+                    "profile",
                 ],
             )
         )
         return people
+
+    def _routing(self, people):
+        """The four teams, their rules, and the default rule on the indirect team's queue."""
+        manager = people["maria"]
+        calendar = BusinessCalendar.objects.get(name=OFFICE_CALENDAR)
+        teams = {
+            name: services.buyer_team_upsert(
+                name=name,
+                calendar=calendar,
+                lead=people[lead],
+                description=description,
+                members=[people[username] for username in members],
+            )
+            for name, lead, members, description in TEAMS
+        }
+        references = {
+            "category": lambda name: Category.objects.get(name=name),
+            "department": lambda code: Department.objects.get(code=code),
+            "currency": lambda code: Currency.objects.get(code=code),
+        }
+        for name, team, strategy, conditions in RULES:
+            if RoutingRule.objects.filter(name=name).exists():
+                continue  # a manager may have tuned it since
+            fields = {key: references.get(key, lambda value: value)(value) for key, value in conditions.items()}
+            services.routing_rule_create(actor=manager, name=name, team=teams[team], strategy=strategy, **fields)
+        default = RoutingRule.objects.get(is_default=True)
+        if default.name == DEFAULT_RULE and default.team.name == DEFAULT_TEAM:  # as the migration left it
+            services.routing_rule_update(
+                rule=default, actor=manager, team=teams[DEFAULT_RULE_TEAM], strategy=RoutingStrategy.TEAM_QUEUE
+            )
+            # The installation's catch-all team has no one in the demo: out of the way.
+            BuyerTeam.objects.filter(name=DEFAULT_TEAM).update(is_active=False)
+
+    def _away(self, people):
+        """One buyer out of office since the requests were filed: her open request is flagged, she gets nothing new."""
+        username, days = AWAY
+        if not profile_for(people[username]).is_away():
+            services.buyer_availability_set(
+                buyer=people[username], actor=people["maria"], away_until=timezone.localdate() + timedelta(days=days)
+            )
 
     def _requests(self, people):
         created_count = 0
@@ -209,12 +300,14 @@ class Command(BaseCommand):
                 continue
             created_count += 1
             for verb, actor, extra in script:
+                procurement_request.refresh_from_db()
+                person = procurement_request.assignee if actor == ASSIGNEE else people[actor]
                 if verb == "reply":
-                    services.comment_add(procurement_request=procurement_request, author=people[actor], **extra)
+                    services.comment_add(procurement_request=procurement_request, author=person, **extra)
                     continue
                 arguments = {k: people[v] if k == "assignee" else v for k, v in extra.items()}
                 getattr(services, f"procurement_request_{verb}")(
-                    procurement_request=procurement_request, actor=people[actor], **arguments
+                    procurement_request=procurement_request, actor=person, **arguments
                 )
             self._backdate(procurement_request, now, days_ago, steps=len(script))
             # The clocks ran at seeding time; replay the backdated history so they tell its story.
@@ -232,6 +325,9 @@ class Command(BaseCommand):
         )
         span = timedelta(days=days_ago)
         moments = [start + span * (index / len(events)) ** 2 for index in range(len(events))]  # early steps come fast
+        for index, event in enumerate(events):
+            if index and event.kind == EventKind.ROUTED and event.actor_id is None:
+                moments[index] = moments[index - 1]  # routing happens with the submission or approval
         for event, moment in zip(events, moments, strict=True):
             RequestEvent.objects.filter(pk=event.pk).update(created_at=moment)
             if event.comment_id:
