@@ -3,12 +3,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from requests_app.views import home
+from stakeholders.views import LoginView
 
 urlpatterns = [
     path("", home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("requests/", include("requests_app.urls")),
     path("slas/", include("slas.urls")),
+    path("me/", include("stakeholders.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -85,7 +85,7 @@ def _now_or_later(moment):
 
 
 class FutureMomentField(forms.DateTimeField):
-    """The same rule as the admin's field, as one browser date-time input (in the desk's time zone)."""
+    """The same rule as the admin's field, as one browser date-time input (in the viewer's time zone)."""
 
     widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 

@@ -1,0 +1,19 @@
+import zoneinfo
+
+from django import forms
+from django.conf import settings
+
+
+class PersonalSettingsForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        help_text="Due times, the timeline and e-mails use it. Empty: the desk's time zone.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        desk = f"The desk's time zone ({settings.TIME_ZONE})"
+        self.fields["time_zone"].choices = [("", desk)] + [
+            (zone, zone.replace("_", " ")) for zone in sorted(zoneinfo.available_timezones()) if "/" in zone
+        ]
