@@ -76,6 +76,11 @@ MAX_OFFSET = 5_000
 BULK_MAX = max(PAGE_SIZES)
 
 
+def count_label(count):
+    """'12', '1,234' or, past the cap, '999+'."""
+    return f"{QUEUE_COUNT_CAP:,}+" if count > QUEUE_COUNT_CAP else f"{count:,}"
+
+
 def views_for(user):
     """The queue views this user may open, in order."""
     return {name: view for name, view in QUEUE_VIEWS.items() if view.may_open(user)}

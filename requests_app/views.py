@@ -399,9 +399,15 @@ def bulk_actions_for(user):
     ]
 
 
-def _queue_message(response, text, *, ok=True):
-    # JSON escapes non-ASCII, so names and dashes survive the latin-1 header; queue.js shows it.
-    response["HX-Trigger"] = json.dumps({"queue-message": {"level": "success" if ok else "danger", "text": text}})
+def _queue_message(request, response, text, *, ok=True):
+    """Tell queue.js what happened, and the views' counts now, so the sidebar stays true without a reload."""
+    counts = ProcurementRequest.objects.queue_counts(request.user)
+    events = {
+        "queue-message": {"level": "success" if ok else "danger", "text": text},
+        "queue-counts": {name: queue.count_label(count) for name, count in counts.items()},
+    }
+    # JSON escapes non-ASCII, so names and dashes survive the latin-1 header.
+    response["HX-Trigger"] = json.dumps(events)
     return response
 
 
@@ -412,7 +418,7 @@ def queue_row_response(request, procurement_request, *, message, ok=True):
     response = render(request, "requests_app/_partials/queue_row.html", context, status=200 if ok else 409)
     response["HX-Retarget"] = f"#row-{fresh.reference}"
     response["HX-Reswap"] = "outerHTML"
-    return _queue_message(response, message, ok=ok)
+    return _queue_message(request, response, message, ok=ok)
 
 
 class QueuePageView(LoginRequiredMixin, View):
@@ -438,14 +444,16 @@ class QueuePageView(LoginRequiredMixin, View):
         context = {
             "view_name": view,
             "queue_view": queue_view,
-            "views": [(name, each, counts.get(name)) for name, each in queue.views_for(user).items()],
+            "views": [
+                (name, each, None if counts.get(name) is None else queue.count_label(counts[name]))
+                for name, each in queue.views_for(user).items()
+            ],
             "filters": filters,
             "filtered": bool(active),
             "querystring": filters.querystring(),
             "page_query": page_query,
             "page": page,
             "page_sizes": queue.PAGE_SIZES,
-            "count_cap": queue.QUEUE_COUNT_CAP,
             "rows": queue.queue_rows(user, page.rows),
             "saved_views": SavedQueueView.objects.owned_by(user),
             "save_form": SavedQueueViewForm(),
@@ -506,7 +514,7 @@ class QueueBulkView(LoginRequiredMixin, View):
         if not form.is_valid():
             problem = " ".join(message for errors in form.errors.values() for message in errors)
             if request.htmx:
-                return _queue_message(HttpResponse(status=204), problem, ok=False)
+                return _queue_message(request, HttpResponse(status=204), problem, ok=False)
             messages.error(request, problem)
             return redirect(back)
         data = form.cleaned_data
@@ -524,7 +532,7 @@ class QueueBulkView(LoginRequiredMixin, View):
             )
             context = {"rows": queue.queue_rows(user, list(fresh)), "next_url": back}
             response = render(request, "requests_app/_partials/queue_rows_oob.html", context)
-            return _queue_message(response, summary, ok=ok)
+            return _queue_message(request, response, summary, ok=ok)
         (messages.success if ok else messages.warning)(request, summary)
         return redirect(back)
 

@@ -115,6 +115,14 @@
     }
   });
 
+  // The views' counts after an action, from HX-Trigger: the sidebar stays true without a reload.
+  document.body.addEventListener("queue-counts", function (event) {
+    Object.keys(event.detail).forEach(function (name) {
+      const count = document.querySelector('#queue-views [data-view="' + name + '"] .view-count');
+      if (count) count.textContent = event.detail[name];
+    });
+  });
+
   // The actions dialog: empty while it loads; closed once an action in it was done or refused.
   const modal = document.getElementById("queue-action-modal");
   const body = document.getElementById("queue-action-body");

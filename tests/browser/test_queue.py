@@ -66,6 +66,9 @@ def test_a_buyer_claims_the_most_urgent_request_works_it_and_sees_it_paused_in_t
     expect(row).to_contain_text("Assigned")
     expect(row.get_by_role("button", name="Claim")).to_have_count(0)
     expect(page.locator("#queue-messages")).to_contain_text(f"{urgent.reference} is yours now.")
+    # and the sidebar's counts follow
+    expect(page.locator('#queue-views [data-view="mine"] .view-count')).to_have_text("1")
+    expect(page.locator('#queue-views [data-view="unassigned"] .view-count')).to_have_text("2")
     assert page.evaluate("window.__sameDocument") is True
     snap(page, "queue-02-claimed")
 
@@ -142,3 +145,21 @@ def test_the_keyboard_moves_selects_and_claims_and_a_bulk_change_updates_the_row
     expect(page.locator("#queue-messages")).to_contain_text("2 started")
     snap(page, "queue-04-bulk")
     assert set(ProcurementRequest.objects.values_list("status", flat=True)) == {Status.IN_PROGRESS}
+
+    # when he raises the second one's priority from its actions dialog, first forgetting the reason
+    row_of(page, second).get_by_role("link", name=f"Actions for {second.reference}").click()
+    dialog = page.locator("#queue-action-modal")
+    dialog.get_by_role("button", name="Change priority…").click()
+    dialog.get_by_label("Priority").select_option("urgent")
+    dialog.get_by_role("button", name="Change priority", exact=True).click()
+    # then the dialog shows what is missing, in place
+    expect(dialog.locator("#id_reprioritise_note")).to_have_class(re.compile(r"\bis-invalid\b"))
+    snap(page, "queue-05-reason-missing")
+    # and with the reason, the dialog closes and the row shows the new priority
+    dialog.get_by_label("Priority").select_option("urgent")
+    dialog.get_by_label("Reason").fill("The warehouse is out of staples.")
+    dialog.get_by_role("button", name="Change priority", exact=True).click()
+    expect(dialog).to_be_hidden()
+    expect(row_of(page, second)).to_contain_text("Urgent")
+    second.refresh_from_db()
+    assert second.priority == "urgent"

@@ -177,7 +177,24 @@ def test_the_sidebar_counts_each_view_in_one_aggregate_query(client, every_kind,
     }
     # and the page shows them beside the views
     response = client.get(queue_url("mine"))
-    assert {name: count for name, _, count in response.context["views"]} == counts
+    assert {name: count for name, _, count in response.context["views"]} == {
+        name: str(count) for name, count in counts.items()
+    }
+
+
+def test_a_count_stops_at_the_cap_and_says_so(client, requester, buyer, monkeypatch):
+    # given four unassigned requests and a cap of two (999 in earnest)
+    monkeypatch.setattr("requests_app.queue.QUEUE_COUNT_CAP", 2)
+    for _ in range(4):
+        file_request(requester)
+    # when the counts are read, the count stops one past the cap
+    assert ProcurementRequest.objects.queue_counts(buyer)["unassigned"] == 3
+    # and the sidebar says "2+", while the page itself shows the rows (without a total)
+    client.force_login(buyer)
+    response = client.get(queue_url("unassigned"))
+    assert {name: count for name, _, count in response.context["views"]}["unassigned"] == "2+"
+    assert len(shown(response)) == 4
+    assert response.context["page"].total is None
 
 
 def test_the_manager_sees_all_requests_and_can_filter_them_by_any_status(client, every_kind, manager):

@@ -70,6 +70,9 @@ def test_claiming_from_the_queue_returns_the_updated_row(client, requester, buye
     assert name(buyer) in page and "Assigned" in page and "claim-button" not in page
     assert queue_message(response) == {"level": "success", "text": f"{procurement_request.reference} is yours now."}
     assert snapshot(procurement_request)[:2] == (Status.ASSIGNED, buyer.pk)
+    # and the sidebar's counts as they are now come with it
+    counts = json.loads(response["HX-Trigger"])["queue-counts"]
+    assert (counts["mine"], counts["unassigned"]) == ("1", "0")
 
 
 @pytest.mark.django_db
