@@ -1,11 +1,13 @@
 import re
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import connections, models
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 
@@ -160,6 +162,10 @@ class SearchDocumentMatches(models.Lookup):
 # several languages; every word the user types is matched as a prefix instead.
 SEARCH_CONFIG = "simple"
 SEARCH_WORDS_MAX = 8
+REFERENCE_START = re.compile(r"PR-[\d-]*", re.IGNORECASE)
+# A search with fewer matches than this is sorted after it is found (see queue_order_for_search).
+SEARCH_SORT_MAX = 2_000
+NO_DUE_TIME = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def search_words(text):
@@ -203,30 +209,34 @@ class ProcurementRequestQuerySet(models.QuerySet):
         return self.filter(Q(reference__icontains=text) | Q(title__icontains=text) | Q(description__icontains=text))
 
     def text_search(self, text):
-        """Requests whose reference contains the text, or whose title, description or comments (internal
-        notes included: Procurement's search) contain every word of it as a word prefix (PostgreSQL) or
-        substring (elsewhere). PostgreSQL answers from two GIN indexes; see migration 0007."""
+        """Requests whose reference contains the text (or starts with it, for "PR-…"), or whose title,
+        description or comments (internal notes included: Procurement's search) contain every word of it
+        as a word prefix (PostgreSQL) or substring (elsewhere). PostgreSQL answers from GIN and btree
+        indexes (migration 0007); order the result with queue_order_for_search()."""
         text = (text or "").strip()
-        words = search_words(text)
         if not text:
             return self
+        words = search_words(text)
+        if REFERENCE_START.fullmatch(text):
+            # "PR-2026-0001…" is a reference, read as a range of the reference index (its trigrams are
+            # in every reference, and its words, "pr" and numbers, in many documents).
+            return self.filter(reference__startswith=text.upper())
+        # A fragment of a reference, through a trigram index on UPPER(reference); shorter texts, which no
+        # trigram can find, are matched as words only.
+        rule = Q(reference__icontains=text) if len(text) >= 3 else Q(pk__in=[])
+        if not words:
+            return self.filter(rule)
         if connections[self.db].vendor == "postgresql":
             from django.contrib.postgres.search import SearchQuery
 
-            rule = Q(reference__icontains=text)  # trigram index on UPPER(reference)
-            if words:
-                # Each word is letters and digits only, so the raw tsquery holds no operator of the user's.
-                query = SearchQuery(" & ".join(f"{word}:*" for word in words), search_type="raw", config=SEARCH_CONFIG)
-                rule |= Q(search_document__matches=query)
-            return self.filter(rule)
-        rule = Q(reference__icontains=text)
-        if words:
-            every_word = Q()
-            for word in words:
-                in_comments = Comment.objects.filter(procurement_request=OuterRef("pk"), body__icontains=word)
-                every_word &= Q(title__icontains=word) | Q(description__icontains=word) | Q(Exists(in_comments))
-            rule |= every_word
-        return self.filter(rule)
+            # Each word is letters and digits only, so the raw tsquery holds no operator of the user's.
+            query = SearchQuery(" & ".join(f"{word}:*" for word in words), search_type="raw", config=SEARCH_CONFIG)
+            return self.filter(rule | Q(search_document__matches=query))
+        every_word = Q()
+        for word in words:
+            in_comments = Comment.objects.filter(procurement_request=OuterRef("pk"), body__icontains=word)
+            every_word &= Q(title__icontains=word) | Q(description__icontains=word) | Q(Exists(in_comments))
+        return self.filter(rule | every_word)
 
     def with_queue_relations(self):
         """What a queue row shows, in the same query; the department head decides who may approve."""
@@ -235,6 +245,22 @@ class ProcurementRequestQuerySet(models.QuerySet):
     def queue_order(self):
         """Most urgent first: the earliest SLA due time, requests with none (paused, not started) last."""
         return self.order_by(F("sla_due_at").asc(nulls_last=True), "id")
+
+    def queue_order_for_search(self):
+        """The queue order for a searched queryset, read the way that stays fast.
+
+        A search matching many requests is best read down the queue's due-order index, keeping the
+        matches; one matching few is best found through the search indexes, then sorted. PostgreSQL
+        cannot tell the two apart from its statistics (a rare word is estimated like a common one), and
+        walking the index for a rare word reads the whole table. So one capped count decides: below
+        SEARCH_SORT_MAX matches, order by an expression no index serves, which makes the planner
+        find the matches first; otherwise keep the index order.
+        """
+        matches = self.order_by().values("pk")[:SEARCH_SORT_MAX]
+        if matches.count() < SEARCH_SORT_MAX:
+            # The same order as queue_order(): no due time sorts after every real one.
+            return self.order_by(Coalesce("sla_due_at", Value(NO_DUE_TIME)), "id")
+        return self.queue_order()
 
     def in_queue_view(self, name, user):
         """The requests of queue view `name` (see requests_app.queue.QUEUE_VIEWS) as `user` sees them."""
@@ -387,7 +413,8 @@ class ProcurementRequest(models.Model):
             ),
             models.Index(fields=["estimated_value_base"], name="request_value_base"),
             # PostgreSQL only, created in migration 0007 (SQLite has no GIN): a GIN index on
-            # search_document and a trigram GIN index on UPPER(reference).
+            # search_document, a trigram GIN index on UPPER(reference), and reference with
+            # varchar_pattern_ops for "PR-2026-0001…" prefixes whatever the database's collation.
         ]
 
     def __str__(self):

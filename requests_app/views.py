@@ -387,7 +387,10 @@ def _queue_requests(request, name):
     """The queue view, its filter form, and its requests with the filters applied, in queue order."""
     queue_view = _queue_view_or_deny(request.user, name)
     filters = QueueFilterForm(request.GET or None, open_only=queue_view.open_only)
-    return queue_view, filters, filters.apply(ProcurementRequest.objects.in_queue_view(name, request.user))
+    requests = filters.apply(ProcurementRequest.objects.in_queue_view(name, request.user))
+    if "q" in filters.active():
+        requests = requests.queue_order_for_search()
+    return queue_view, filters, requests
 
 
 def bulk_actions_for(user):

@@ -8,14 +8,16 @@ from django.db import migrations, models
 import requests_app.models
 
 # PostgreSQL only (SQLite has no GIN indexes and no full-text search; the search falls back to icontains
-# there): the search document's GIN index, a trigram GIN index for reference fragments ("000123"), and
-# the documents of the requests that exist already. pg_trgm is a trusted extension (PostgreSQL 13+):
+# there): the search document's GIN index, a trigram GIN index for reference fragments ("000123"), a
+# pattern index for reference prefixes ("PR-2026-0001"), and the documents of the existing requests. pg_trgm is a trusted extension (PostgreSQL 13+):
 # the database owner may create it.
 POSTGRES_FORWARDS = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX IF NOT EXISTS request_search_document ON requests_app_procurementrequest USING gin (search_document)",
     "CREATE INDEX IF NOT EXISTS request_reference_trgm ON requests_app_procurementrequest "
     "USING gin (UPPER(reference::text) gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS request_reference_prefix ON requests_app_procurementrequest "
+    "(reference varchar_pattern_ops)",
     # The same document services.search_documents_refresh builds: title, description, every comment.
     """
     UPDATE requests_app_procurementrequest AS pr SET search_document = to_tsvector(
@@ -27,6 +29,7 @@ POSTGRES_FORWARDS = [
     """,
 ]
 POSTGRES_BACKWARDS = [
+    "DROP INDEX IF EXISTS request_reference_prefix",
     "DROP INDEX IF EXISTS request_reference_trgm",
     "DROP INDEX IF EXISTS request_search_document",
 ]

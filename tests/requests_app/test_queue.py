@@ -335,16 +335,23 @@ def test_the_search_finds_a_reference_by_a_fragment(client, searchable, buyer):
         assert shown(client.get(queue_url("unassigned"), {"q": text})) == [reference], text
 
 
-def test_the_search_keeps_the_queue_order(client, requester, buyer):
-    # given three toner requests, due in the reverse of their filing order
+@pytest.mark.parametrize("sort_max", [2_000, 2], ids=["few-matches-sorted", "many-matches-by-index"])
+def test_the_search_keeps_the_queue_order(client, requester, buyer, monkeypatch, sort_max):
+    # (few matches are found first and sorted, many are read down the due-order index: the same order)
+    monkeypatch.setattr("requests_app.models.SEARCH_SORT_MAX", sort_max)
+    # given three toner requests, due in the reverse of their filing order, one with no due time
     toners = [
-        summary(file_request(requester, title=f"Toner {colour}"), sla_due_at=NOW + timedelta(hours=hours))
-        for colour, hours in (("cyan", 3), ("magenta", 2), ("yellow", 1))
+        summary(
+            file_request(requester, title=f"Toner {colour}"),
+            sla_due_at=NOW + timedelta(hours=hours) if hours else None,
+        )
+        for colour, hours in (("black", None), ("cyan", 3), ("magenta", 2), ("yellow", 1))
     ]
     file_request(requester, title="Staples")
     client.force_login(buyer)
-    # when the buyer searches for toner, then the matches are in due order
-    assert shown(client.get(queue_url("unassigned"), {"q": "toner"})) == [pr.reference for pr in reversed(toners)]
+    # when the buyer searches for toner, then the matches are in due order, the one without last
+    expected = [pr.reference for pr in [*reversed(toners[1:]), toners[0]]]
+    assert shown(client.get(queue_url("unassigned"), {"q": "toner"})) == expected
 
 
 def test_a_search_of_punctuation_only_or_sql_is_harmless(client, searchable, buyer):
