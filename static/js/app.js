@@ -51,3 +51,8 @@ document.addEventListener("htmx:responseError", function (event) {
 document.addEventListener("htmx:sendError", function () {
   showHtmxError("The service desk could not be reached. Nothing was saved; check your connection and try again.");
 });
+// In development (DEBUG), django-htmx's helper shows any 400 answer as a full error page. Here a 400 is a
+// form with its errors, to be swapped in place like in production: keep the helper for the others.
+document.body.addEventListener("htmx:beforeOnLoad", function (event) {
+  if (event.detail.xhr.status === 400) event.stopPropagation();
+});
