@@ -169,6 +169,20 @@ def _people(departments, buyers):
         person_upsert(username=f"bench-manager-{n + 1}", department=procurement, roles=[Role.PROCUREMENT_MANAGER])
         for n in range(2)
     ]
+    # Four buyer teams share the buyers; each request belongs to the team of its category.
+    from requests_app.services import buyer_team_upsert
+    from slas.models import BusinessCalendar
+
+    calendar = BusinessCalendar.objects.active().first()
+    result["teams"] = [
+        buyer_team_upsert(
+            name=f"Bench team {n + 1}",
+            calendar=calendar,
+            lead=result["buyers"][n] if n < buyers else None,
+            members=result["buyers"][n::4],
+        )
+        for n in range(4)
+    ]
     return result
 
 
@@ -216,6 +230,7 @@ def seed_bench(*, requests, departments=12, buyers=60, seed=1, now=None, log=pri
         ReferenceCounter,
         RequestEvent,
     )
+    from requests_app.services import search_documents_refresh
     from slas.demo import sla_defaults_ensure
     from slas.models import SlaClock, SlaPause
 
@@ -248,6 +263,7 @@ def seed_bench(*, requests, departments=12, buyers=60, seed=1, now=None, log=pri
             "is_confidential",
             "status",
             "assignee",
+            "team",
             "po_number",
             "requires_approval",
             "submission_token",
@@ -257,6 +273,7 @@ def seed_bench(*, requests, departments=12, buyers=60, seed=1, now=None, log=pri
             "sla_due_at",
             "sla_threshold",
             "sla_breached",
+            "version",
         ],
     )
     event_writer = _Writer(
@@ -282,6 +299,7 @@ def seed_bench(*, requests, departments=12, buyers=60, seed=1, now=None, log=pri
     counts = dict.fromkeys(["requests", "open", "events", "comments", "clocks"], 0)
     department_ids = [department.pk for department in people["departments"]]
     buyer_ids = [buyer.pk for buyer in people["buyers"]]
+    team_ids = [team.pk for team in people["teams"]]
 
     def clock(request_pk, metric, goal, goal_seconds, start, **state):
         nonlocal clock_id
@@ -431,17 +449,21 @@ def seed_bench(*, requests, departments=12, buyers=60, seed=1, now=None, log=pri
             f"We need {thing} {rng.choice(PURPOSES)}. Budget approved by the cost centre owner.",
             category_id, department_id, requester.pk, priority, value, currency, value_base,
             f"CC-{department_id:03d}", "", rng.random() < 0.03, status, assignee_id,
+            team_ids[category_id % len(team_ids)] if status != "pending_approval" else None,
             f"PO-{pk}" if status in ("ordered", "completed", "closed") else "", status == "pending_approval",
             uuid.UUID(int=rng.getrandbits(128), version=4), created_at, now, completed_at,
-            sla_due_at, sla_threshold, sla_breached,
+            sla_due_at, sla_threshold, sla_breached, 1,
         )  # fmt: skip
         counts["requests"] += 1
         counts["open"] += is_open
         if len(request_writer.rows) >= CHUNK or index == total - 1:
             with transaction.atomic(), connection.cursor() as cursor:
                 # Parents before children: the foreign keys are checked row by row on SQLite.
+                first_id = request_writer.rows[0][0]
                 for writer in (request_writer, comment_writer, event_writer, clock_writer, pause_writer):
                     writer.flush(cursor)
+                # The full-text search document, as the services keep it (PostgreSQL; a no-op elsewhere).
+                search_documents_refresh(procurement_request_ids=range(first_id, request_id))
             log(f"{counts['requests']:,} requests written ({time.perf_counter() - started:.1f} s)")
 
     with transaction.atomic():

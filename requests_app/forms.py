@@ -1,4 +1,6 @@
 import uuid
+from datetime import datetime, time, timedelta
+from urllib.parse import urlencode
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Field, Layout, Row, Submit
@@ -6,13 +8,26 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 
 from stakeholders.models import Department
+from stakeholders.roles import WORK
 
 from . import permissions
 from .attachments import ALLOWED_TYPES, attachment_validate
-from .models import RULE_CONDITIONS, BuyerTeam, Category, Currency, Priority, ProcurementRequest, RoutingRule, Status
+from .models import (
+    OPEN_STATUSES,
+    RULE_CONDITIONS,
+    BuyerTeam,
+    Category,
+    Currency,
+    Priority,
+    ProcurementRequest,
+    RoutingRule,
+    Status,
+)
+from .queue import BULK_MAX, SLA_STATES
 
 ACCEPT = ",".join(f".{extension}" for extension in sorted(ALLOWED_TYPES))
 
@@ -153,28 +168,41 @@ class CommentForm(forms.Form):
         )
 
 
-class NoteForm(forms.Form):
+class ActionForm(forms.Form):
+    """An action on one request. `version` is the request's version when the form was rendered: the
+    service refuses the action if the request changed since (a client that sends none is not checked)."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+
+    @property
+    def one_click(self):
+        """Nothing to fill in: the action is a single button (an optional note is left out)."""
+        visible = [field for field in self.visible_fields() if field.name != "note" or field.field.required]
+        return not visible
+
+
+class NoteForm(ActionForm):
     """The optional (or required) reason that comes with a status action."""
 
     note = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(ActionForm):
     note = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
 
 
-class QuestionForm(forms.Form):
+class QuestionForm(ActionForm):
     note = forms.CharField(
         label="Question for the requester", widget=forms.Textarea(attrs={"rows": 2}), max_length=5000
     )
 
 
-class OrderForm(forms.Form):
+class OrderForm(ActionForm):
     po_number = forms.CharField(label="PO number", max_length=40)
     note = forms.CharField(label="Note", required=False, max_length=5000)
 
 
-class ReprioritiseForm(forms.Form):
+class ReprioritiseForm(ActionForm):
     """Blank keeps the current value; the service refuses a change that changes nothing."""
 
     priority = forms.ChoiceField(label="Priority", required=False, choices=[("", "Keep as is"), *Priority.choices])
@@ -189,7 +217,18 @@ class BuyerChoiceField(forms.ModelChoiceField):
         return user.get_full_name() or user.username
 
 
-class AssignForm(forms.Form):
+def buyers():
+    """Everyone who may be given requests to work, by name."""
+    app_label, codename = WORK
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, groups__permissions__codename=codename)
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+class AssignForm(ActionForm):
     assignee = BuyerChoiceField(label="Buyer", queryset=get_user_model().objects.none())
     note = forms.CharField(
         label="Reason", required=False, max_length=5000, help_text="Needed when the request already has a buyer."
@@ -197,12 +236,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = (
-            get_user_model()
-            .objects.filter(permissions.buyers_filter())
-            .distinct()
-            .order_by("first_name", "last_name", "username")
-        )
+        self.fields["assignee"].queryset = buyers()
 
 
 class RequestFilterForm(forms.Form):
@@ -344,3 +378,212 @@ class AvailabilityForm(forms.Form):
             del self.fields["buyer"]
         self.helper = FormHelper()
         self.helper.form_tag = False
+
+
+# The form each action asks for (NoteForm when not listed).
+ACTION_FORMS = {
+    "reject": ReasonForm,
+    "cancel": ReasonForm,
+    "reopen": ReasonForm,
+    "wait_for_requester": QuestionForm,
+    "mark_ordered": OrderForm,
+    "assign": AssignForm,
+    "reroute": ReasonForm,
+    "reprioritise": ReprioritiseForm,
+}
+
+
+def action_form(action, data=None, *, procurement_request=None, **kwargs):
+    """The action's form, carrying the request's current version when rendered for a request."""
+    initial = {"version": procurement_request.version} if procurement_request is not None else None
+    # Several action forms share a page and field names ("note"): prefix the ids, not the names,
+    # so that each label and error points at its own field.
+    return ACTION_FORMS.get(action, NoteForm)(data, initial=initial, auto_id=f"id_{action}_%s", **kwargs)
+
+
+def _small(widget):
+    widget.attrs.setdefault("class", "form-select form-select-sm" if isinstance(widget, forms.Select) else "")
+    if not widget.attrs["class"]:
+        widget.attrs["class"] = "form-control form-control-sm"
+    return widget
+
+
+class QueueFilterForm(forms.Form):
+    """The queue's filters (GET). Each filter is one field and one rule in RULES; an invalid filter is
+    shown as an error and left out, the valid ones still apply."""
+
+    UNASSIGNED = "none"
+
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    status = forms.ChoiceField(label="Status", required=False)
+    assignee = forms.ChoiceField(label="Buyer", required=False)
+    priority = forms.ChoiceField(label="Priority", required=False, choices=[("", "Any priority"), *Priority.choices])
+    sla = forms.ChoiceField(label="SLA", required=False)
+    department = forms.ChoiceField(label="Department", required=False)
+    category = forms.ChoiceField(label="Category", required=False)
+    team = forms.ChoiceField(label="Team", required=False)
+    value_min = forms.DecimalField(label="Value from (EUR)", required=False, min_value=0, decimal_places=2)
+    value_max = forms.DecimalField(label="Value to (EUR)", required=False, min_value=0, decimal_places=2)
+    created_from = forms.DateField(label="Filed from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    created_to = forms.DateField(label="Filed until", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    RULES = {
+        "status": lambda value: Q(status=value),
+        "assignee": lambda value: (
+            Q(assignee__isnull=True) if value == QueueFilterForm.UNASSIGNED else Q(assignee_id=int(value))
+        ),
+        "priority": lambda value: Q(priority=value),
+        "sla": lambda value: SLA_STATES[value][1],
+        "department": lambda value: Q(department_id=int(value)),
+        "category": lambda value: Q(category_id=int(value)),
+        "team": lambda value: Q(team_id=int(value)),
+        "value_min": lambda value: Q(estimated_value_base__gte=value),
+        "value_max": lambda value: Q(estimated_value_base__lte=value),
+        "created_from": lambda value: Q(created_at__gte=_local_midnight(value)),
+        "created_to": lambda value: Q(created_at__lt=_local_midnight(value + timedelta(days=1))),
+    }
+    # Shown in the first row; the rest under "More filters".
+    MAIN = ("q", "status", "assignee", "priority", "sla")
+
+    def __init__(self, *args, open_only=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        statuses = [(status, Status(status).label) for status in Status if status in OPEN_STATUSES or not open_only]
+        self.fields["status"].choices = [("", "Any status"), *statuses]
+        self.fields["sla"].choices = [("", "Any SLA state"), *((key, label) for key, (label, _) in SLA_STATES.items())]
+        # Loaded once, when the form is first validated or rendered.
+        self.fields["assignee"].choices = _once(
+            lambda: [
+                ("", "Anyone"),
+                (self.UNASSIGNED, "Unassigned"),
+                *((str(user.pk), user.get_full_name() or user.username) for user in buyers()),
+            ]
+        )
+        self.fields["department"].choices = _once(
+            lambda: [
+                ("", "Any department"),
+                *((str(pk), name) for pk, name in Department.objects.order_by("name").values_list("pk", "name")),
+            ]
+        )
+        self.fields["category"].choices = _once(
+            lambda: [
+                ("", "Any category"),
+                *((str(pk), name) for pk, name in Category.objects.values_list("pk", "name")),
+            ]
+        )
+        self.fields["team"].choices = _once(
+            lambda: [("", "Any team"), *((str(pk), name) for pk, name in BuyerTeam.objects.values_list("pk", "name"))]
+        )
+        self.fields["q"].widget.attrs.update(
+            id="queue-search", placeholder="Search reference, title, description, comments…", type="search"
+        )
+        for field in self.fields.values():
+            _small(field.widget)
+
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("value_min"), data.get("value_max")
+        if low is not None and high is not None and low > high:
+            self.add_error("value_max", "Must not be below the lower value.")
+        start, end = data.get("created_from"), data.get("created_to")
+        if start and end and start > end:
+            self.add_error("created_to", "Must not be before the start date.")
+        return data
+
+    def active(self):
+        """{field: cleaned value} of the filters that apply (empty when none)."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()  # cleaned_data then holds the valid fields; errors hold the others
+        return {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
+
+    def apply(self, queryset):
+        """Narrow the queryset by the valid filters."""
+        for name, value in self.active().items():
+            queryset = queryset.text_search(value) if name == "q" else queryset.filter(self.RULES[name](value))
+        return queryset
+
+    def querystring(self):
+        """The applied filters as a query string, as typed (for links, pages and saved views)."""
+        return urlencode({name: self.data[name] for name in self.active() if name in self.data})
+
+    def main_fields(self):
+        return [self[name] for name in self.MAIN]
+
+    def more_fields(self):
+        return [self[name] for name in self.fields if name not in self.MAIN]
+
+    @property
+    def more_active(self):
+        return any(name not in self.MAIN for name in self.active())
+
+
+def _once(load):
+    """Choices loaded on first use and kept: a callable's choices are otherwise loaded at every use."""
+    loaded = []
+
+    def choices():
+        if not loaded:
+            loaded.append(load())
+        return loaded[0]
+
+    return choices
+
+
+def _local_midnight(day):
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class RowVersionsField(forms.Field):
+    """The selected rows of a queue page: each checkbox sends `REFERENCE:VERSION`. Cleans to
+    {reference: version}."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        rows = {}
+        for item in value or []:
+            reference, _, version = str(item).rpartition(":")
+            if not reference or not version.isdigit():
+                raise ValidationError("The selection is not valid; reload the page.")
+            rows[reference] = int(version)
+        return rows
+
+    def validate(self, value):
+        if not value:
+            raise ValidationError("Select at least one request.")
+        if len(value) > BULK_MAX:
+            raise ValidationError(f"Select at most {BULK_MAX} requests at a time.")
+
+
+class BulkActionForm(forms.Form):
+    rows = RowVersionsField()
+    action = forms.ChoiceField(label="Action")
+    assignee = BuyerChoiceField(label="Buyer", required=False, queryset=get_user_model().objects.none())
+    note = forms.CharField(label="Note", required=False, max_length=5000)
+
+    def __init__(self, *args, actions, **kwargs):
+        """`actions`: [(action, label)] the user may apply in bulk."""
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "Choose an action…"), *actions]
+        self.fields["assignee"].queryset = buyers()
+        self.fields["assignee"].empty_label = "Buyer…"
+        for name in ("action", "assignee", "note"):
+            _small(self.fields[name].widget)
+        self.fields["note"].widget.attrs["placeholder"] = "Note or reason"
+
+    def clean(self):
+        data = super().clean()
+        action = data.get("action")
+        if action == "assign" and not data.get("assignee"):
+            self.add_error("assignee", "Choose the buyer.")
+        if action and ACTION_FORMS.get(action, NoteForm).base_fields["note"].required and not data.get("note"):
+            self.add_error("note", "Please give a reason.")
+        return data
+
+
+class SavedQueueViewForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=60)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs.update({"class": "form-control form-control-sm", "placeholder": "Name"})

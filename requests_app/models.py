@@ -1,12 +1,14 @@
 import re
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
-from django.db import models
-from django.db.models import Case, F, Q, Value, When
+from django.db import connections, models
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 
@@ -332,9 +334,51 @@ class ReferenceCounter(models.Model):
         return f"{self.year}: {self.last_number}"
 
 
+class SearchDocumentField(models.Field):
+    """A request's full-text search document: PostgreSQL's `tsvector`; elsewhere an unused text column.
+
+    Our own field rather than `django.contrib.postgres`'s SearchVectorField, so that the model loads
+    and migrates on SQLite too; only the PostgreSQL code path (`ProcurementRequestQuerySet.text_search`,
+    `services.search_documents_refresh`) reads or writes it.
+    """
+
+    description = "Full-text search document"
+
+    def db_type(self, connection):
+        return "tsvector" if connection.vendor == "postgresql" else "text"
+
+
+@SearchDocumentField.register_lookup
+class SearchDocumentMatches(models.Lookup):
+    """`search_document__matches=SearchQuery(...)`: PostgreSQL's `@@` operator."""
+
+    lookup_name = "matches"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} @@ {rhs}", (*lhs_params, *rhs_params)
+
+
+# The text search configuration: "simple" (no stemming, no stop words) because requests are written in
+# several languages; every word the user types is matched as a prefix instead.
+SEARCH_CONFIG = "simple"
+SEARCH_WORDS_MAX = 8
+REFERENCE_START = re.compile(r"PR-[\d-]*", re.IGNORECASE)
+# A search with fewer matches than this is sorted after it is found (see queue_order_for_search).
+SEARCH_SORT_MAX = 2_000
+NO_DUE_TIME = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def search_words(text):
+    """The words of a search, lower-cased, at most SEARCH_WORDS_MAX of them (letters and digits only)."""
+    return re.findall(r"[^\W_]+", (text or "").lower())[:SEARCH_WORDS_MAX]
+
+
 class ProcurementRequestQuerySet(models.QuerySet):
     def open(self):
-        return self.filter(status__in=OPEN_STATUSES)
+        # Sorted, so that the SQL is the same in every process (and matches the partial indexes' predicate).
+        return self.filter(status__in=sorted(OPEN_STATUSES))
 
     def with_list_relations(self):
         """What every list row shows, fetched in the same query (without the long description)."""
@@ -387,6 +431,102 @@ class ProcurementRequestQuerySet(models.QuerySet):
             return self
         return self.filter(Q(reference__icontains=text) | Q(title__icontains=text) | Q(description__icontains=text))
 
+    def text_search(self, text):
+        """Requests whose reference contains the text (or starts with it, for "PR-…"), or whose title,
+        description or comments (internal notes included: Procurement's search) contain every word of it
+        as a word prefix (PostgreSQL) or substring (elsewhere). PostgreSQL answers from GIN and btree
+        indexes (migration 0008); order the result with queue_order_for_search()."""
+        text = (text or "").strip()
+        if not text:
+            return self
+        words = search_words(text)
+        if REFERENCE_START.fullmatch(text):
+            # "PR-2026-0001…" is a reference, read as a range of the reference index (its trigrams are
+            # in every reference, and its words, "pr" and numbers, in many documents).
+            return self.filter(reference__startswith=text.upper())
+        # A fragment of a reference, through a trigram index on UPPER(reference); shorter texts, which no
+        # trigram can find, are matched as words only.
+        rule = Q(reference__icontains=text) if len(text) >= 3 else Q(pk__in=[])
+        if not words:
+            return self.filter(rule)
+        if connections[self.db].vendor == "postgresql":
+            from django.contrib.postgres.search import SearchQuery
+
+            # Each word is letters and digits only, so the raw tsquery holds no operator of the user's.
+            query = SearchQuery(" & ".join(f"{word}:*" for word in words), search_type="raw", config=SEARCH_CONFIG)
+            return self.filter(rule | Q(search_document__matches=query))
+        every_word = Q()
+        for word in words:
+            in_comments = Comment.objects.filter(procurement_request=OuterRef("pk"), body__icontains=word)
+            every_word &= Q(title__icontains=word) | Q(description__icontains=word) | Q(Exists(in_comments))
+        return self.filter(rule | every_word)
+
+    def with_queue_relations(self):
+        """What a queue row shows, in the same query; the department head decides who may approve."""
+        return (
+            self.select_related("category", "department__head", "requester", "assignee", "team")
+            .with_assignee_away()
+            .defer("description")
+        )
+
+    def queue_order(self):
+        """Most urgent first: the earliest SLA due time, requests with none (paused, not started) last."""
+        return self.order_by(F("sla_due_at").asc(nulls_last=True), "id")
+
+    def queue_order_for_search(self):
+        """The queue order for a searched queryset, read the way that stays fast.
+
+        A search matching many requests is best read down the queue's due-order index, keeping the
+        matches; one matching few is best found through the search indexes, then sorted. PostgreSQL
+        cannot tell the two apart from its statistics (a rare word is estimated like a common one), and
+        walking the index for a rare word reads the whole table. So one capped count decides: below
+        SEARCH_SORT_MAX matches, order by an expression no index serves, which makes the planner
+        find the matches first; otherwise keep the index order.
+        """
+        matches = self.order_by().values("pk")[:SEARCH_SORT_MAX]
+        if matches.count() < SEARCH_SORT_MAX:
+            # The same order as queue_order(): no due time sorts after every real one.
+            return self.order_by(Coalesce("sla_due_at", Value(NO_DUE_TIME)), "id")
+        return self.queue_order()
+
+    def in_queue_view(self, name, user):
+        """The requests of queue view `name` (see requests_app.queue.QUEUE_VIEWS) as `user` sees them."""
+        from .queue import QUEUE_VIEWS
+
+        view = QUEUE_VIEWS[name]
+        requests = self.visible_to(user)
+        if view.open_only:
+            requests = requests.open()
+        return requests.filter(view.rows(user)).queue_order()
+
+    def queue_counts(self, user):
+        """{view name: number of requests, at most QUEUE_COUNT_CAP + 1} for every open-only view the user
+        may open, in one query: one capped count per view, each read from that view's partial index, so
+        the cost does not grow with the number of open requests."""
+        from .queue import QUEUE_COUNT_CAP, QUEUE_VIEWS
+
+        connection = connections[self.db]
+        names, selects, params = [], [], []
+        for name, view in QUEUE_VIEWS.items():
+            if not (view.open_only and view.may_open(user)):
+                continue
+            rows = self.visible_to(user).open().filter(view.rows(user)).order_by().values("pk")[: QUEUE_COUNT_CAP + 1]
+            sql, row_params = rows.query.get_compiler(using=self.db).as_sql()
+            names.append(name)
+            selects.append(f"(SELECT COUNT(*) FROM ({sql}) AS counted) AS {connection.ops.quote_name(name)}")
+            params.extend(row_params)
+        if not names:
+            return {}
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT " + ", ".join(selects), params)
+            return dict(zip(names, cursor.fetchone(), strict=True))
+
+
+class ProcurementRequestManager(models.Manager.from_queryset(ProcurementRequestQuerySet)):
+    def get_queryset(self):
+        # The search document is written and read in SQL only: never carry it into Python.
+        return super().get_queryset().defer("search_document")
+
 
 class ProcurementRequest(models.Model):
     reference = models.CharField(max_length=20, unique=True, editable=False)
@@ -438,8 +578,16 @@ class ProcurementRequest(models.Model):
         default=0, editable=False, help_text="Percent: the highest threshold a running clock has reached."
     )
     sla_breached = models.BooleanField(default=False, editable=False, help_text="A running clock is past its goal.")
+    # Counts the changes to what actions decide on (status, assignee, priority, category, PO number): a
+    # form carries the version it was rendered with, and an action on a newer version is refused as
+    # stale. Comments and attachments only append, so they do not count. Services change it under the
+    # row lock.
+    version = models.PositiveIntegerField(default=1, editable=False)
+    # Title, description and every comment, for PostgreSQL's full-text search; written only by
+    # services.search_documents_refresh (empty on other databases).
+    search_document = SearchDocumentField(null=True, blank=True, editable=False)
 
-    objects = ProcurementRequestQuerySet.as_manager()
+    objects = ProcurementRequestManager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -466,6 +614,46 @@ class ProcurementRequest(models.Model):
                 fields=["sla_due_at", "id"], condition=Q(status__in=sorted(OPEN_STATUSES)), name="request_open_by_due"
             ),
             models.Index(fields=["team", "status"]),
+            # The managers' "All" queue: every request in the same order (closed ones have no due time),
+            # and any queue filtered to one status (a closed status would otherwise be read from the end).
+            models.Index(fields=["sla_due_at", "id"], name="request_by_due"),
+            models.Index(fields=["status", "sla_due_at", "id"], name="request_status_by_due"),
+            # One partial index per queue view (requests_app.queue.QUEUE_VIEWS), in the queue's order: a page
+            # reads the first rows of its index, and the view's capped count reads no further.
+            models.Index(
+                fields=["assignee", "sla_due_at", "id"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="request_open_assignee_by_due",
+            ),
+            models.Index(
+                fields=["sla_due_at", "id"],
+                condition=Q(status__in=sorted(OPEN_STATUSES - {Status.PENDING_APPROVAL}), assignee__isnull=True),
+                name="request_unassigned_by_due",
+            ),
+            models.Index(
+                fields=["team", "sla_due_at", "id"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="request_open_team_by_due",
+            ),
+            models.Index(
+                fields=["sla_due_at", "id"],
+                condition=Q(status__in=sorted(OPEN_STATUSES), sla_threshold__gt=0, sla_breached=False),
+                name="request_at_risk_by_due",
+            ),
+            models.Index(
+                fields=["sla_due_at", "id"],
+                condition=Q(status__in=sorted(OPEN_STATUSES), sla_breached=True),
+                name="request_breached_by_due",
+            ),
+            models.Index(
+                fields=["sla_due_at", "id"],
+                condition=Q(status__in=sorted([Status.WAITING_FOR_REQUESTER, Status.WAITING_FOR_SUPPLIER])),
+                name="request_waiting_by_due",
+            ),
+            models.Index(fields=["estimated_value_base"], name="request_value_base"),
+            # PostgreSQL only, created in migration 0008 (SQLite has no GIN): a GIN index on
+            # search_document, a trigram GIN index on UPPER(reference), and reference with
+            # varchar_pattern_ops for "PR-2026-0001…" prefixes whatever the database's collation.
         ]
 
     def __str__(self):
@@ -576,3 +764,27 @@ class Attachment(models.Model):
 
     def __str__(self):
         return self.original_name
+
+
+class SavedQueueViewQuerySet(models.QuerySet):
+    def owned_by(self, user):
+        return self.filter(user=user)
+
+
+class SavedQueueView(models.Model):
+    """A queue view with filters, saved by one user under a name of their choosing."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_queue_views")
+    name = models.CharField(max_length=60)
+    view = models.CharField(max_length=30, help_text="A name in requests_app.queue.QUEUE_VIEWS.")
+    query = models.CharField(max_length=1000, blank=True, help_text="The filters, as a URL query string.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = SavedQueueViewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_queue_view_unique_name")]
+
+    def __str__(self):
+        return f"{self.name} ({self.user})"

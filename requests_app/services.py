@@ -1,13 +1,14 @@
 """Every write to a procurement request. Views, tasks, the admin and the API call these."""
 
+import dataclasses
 import logging
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db import IntegrityError, connections, transaction
+from django.db.models import F, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from slas import services as sla_services
@@ -16,6 +17,7 @@ from stakeholders.models import Profile
 from . import permissions, routing
 from .attachments import attachment_validate, clean_filename
 from .models import (
+    SEARCH_CONFIG,
     Attachment,
     BuyerTeam,
     Comment,
@@ -26,15 +28,32 @@ from .models import (
     RequestEvent,
     RoutingRule,
     RoutingStrategy,
+    SavedQueueView,
     Status,
     TeamMembership,
 )
+from .queue import BULK_MAX
 
 logger = logging.getLogger(__name__)
 
 
 class ActionNotAllowed(Exception):
-    """The request's status does not allow this action now; nothing was changed."""
+    """The request's status does not allow this action now; nothing was changed.
+
+    `reason` says why in a few words, for lists of results ("PR-… is closed").
+    """
+
+    def __init__(self, message, *, reason=""):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+class ClaimConflict(ActionNotAllowed):
+    """Someone else claimed the request first."""
+
+
+class StaleRequest(ActionNotAllowed):
+    """The request changed since the form was rendered; acting on it could overwrite what the user has not seen."""
 
 
 def _next_reference(year):
@@ -149,6 +168,7 @@ def procurement_request_submit(
         return existing, False
 
     _event(procurement_request, kind=EventKind.CREATED, actor=requester, to_status=Status.SUBMITTED)
+    search_documents_refresh(procurement_request_ids=[procurement_request.pk])
     _attachments_add(procurement_request=procurement_request, uploader=requester, files=files)
     if not needs_approval:
         changes = sla_services.sla_clocks_start(procurement_request=procurement_request, at=now)
@@ -191,7 +211,8 @@ def _transition(procurement_request, *, to_status, actor, note="", kind=EventKin
     now = timezone.now()  # one instant for the status, its event and the clock changes (replay relies on it)
     if to_status == Status.COMPLETED:
         locked.completed_at = now
-    locked.save(update_fields=["status", "updated_at", "completed_at", *changes])
+    _version_bump(locked)
+    locked.save(update_fields=["status", "updated_at", "completed_at", "version", *changes])
     _event(
         locked,
         kind=kind,
@@ -238,16 +259,38 @@ ACTION_LABELS = {
 }
 
 
-def _locked_for(actor, action, procurement_request):
-    """Lock the request's row, then check the actor may take the action and the status allows it."""
+def _version_bump(locked):
+    # The row is locked until commit: a plain increment is safe, and the caller's instance stays current.
+    locked.version += 1
+
+
+def _holder(user):
+    return user.get_full_name() or user.username
+
+
+def _locked_for(actor, action, procurement_request, *, expected_version=None):
+    """Lock the request's row, then check the actor may take the action, that nobody changed the request
+    since the actor's form was rendered (`expected_version`, when the form sent one), and that the
+    status allows it."""
     locked = ProcurementRequest.objects.select_for_update().get(pk=procurement_request.pk)
     label = ACTION_LABELS[action]
+    status = locked.get_status_display().lower()
     if not permissions.can_perform(actor, action, locked):
         raise PermissionDenied(f"You cannot {label} {locked.reference}.")
-    if not permissions.action_is_legal(action, locked):
-        raise ActionNotAllowed(
-            f"You cannot {label} {locked.reference} while it is {locked.get_status_display().lower()}."
+    if action == "claim" and locked.assignee_id is not None:
+        # Checked before the version: for two buyers racing for one request, this is the news.
+        if locked.assignee_id == actor.id:
+            raise ClaimConflict(f"{locked.reference} is already yours.", reason="is already yours")
+        holder = _holder(locked.assignee)
+        raise ClaimConflict(f"{locked.reference} was just claimed by {holder}.", reason=f"was claimed by {holder}")
+    if expected_version is not None and expected_version != locked.version:
+        assignee = f"assigned to {_holder(locked.assignee)}" if locked.assignee_id else "unassigned"
+        raise StaleRequest(
+            f"{locked.reference} changed since you opened it (now: {status}, {assignee}); reload.",
+            reason=f"changed since you opened it (now {status}, {assignee})",
         )
+    if not permissions.action_is_legal(action, locked):
+        raise ActionNotAllowed(f"You cannot {label} {locked.reference} while it is {status}.", reason=f"is {status}")
     return locked
 
 
@@ -259,13 +302,13 @@ def _require_note(note, *, field="note", what="a reason"):
 
 
 @transaction.atomic
-def procurement_request_approve(*, procurement_request, actor, note=""):
+def procurement_request_approve(*, procurement_request, actor, note="", expected_version=None):
     """Approve a pending request; routing then gives it to a team (and maybe a buyer), as on submission.
 
     A request a buyer already had (approval asked for mid-flight by a category change) goes straight
     back to them instead.
     """
-    procurement_request = _locked_for(actor, "approve", procurement_request)
+    procurement_request = _locked_for(actor, "approve", procurement_request, expected_version=expected_version)
     if procurement_request.assignee_id:
         return _transition(
             procurement_request, to_status=Status.ASSIGNED, actor=actor, note=note.strip(), kind=EventKind.APPROVED
@@ -278,15 +321,15 @@ def procurement_request_approve(*, procurement_request, actor, note=""):
 
 
 @transaction.atomic
-def procurement_request_reject(*, procurement_request, actor, note):
-    procurement_request = _locked_for(actor, "reject", procurement_request)
+def procurement_request_reject(*, procurement_request, actor, note, expected_version=None):
+    procurement_request = _locked_for(actor, "reject", procurement_request, expected_version=expected_version)
     note = _require_note(note, what="the reason for rejecting")
     return _transition(procurement_request, to_status=Status.REJECTED, actor=actor, note=note, kind=EventKind.REJECTED)
 
 
 @transaction.atomic
-def procurement_request_claim(*, procurement_request, actor):
-    procurement_request = _locked_for(actor, "claim", procurement_request)
+def procurement_request_claim(*, procurement_request, actor, expected_version=None):
+    procurement_request = _locked_for(actor, "claim", procurement_request, expected_version=expected_version)
     return _transition(
         procurement_request,
         to_status=Status.ASSIGNED,
@@ -301,13 +344,13 @@ def _person(user):
 
 
 @transaction.atomic
-def procurement_request_assign(*, procurement_request, actor, assignee, note=""):
+def procurement_request_assign(*, procurement_request, actor, assignee, note="", expected_version=None):
     """Give the request to a buyer; from an unworked status this also moves it to Assigned.
 
     Managers assign to any buyer; the lead of the request's team to the team's members. Taking a
     request away from its buyer needs a reason.
     """
-    locked = _locked_for(actor, "assign", procurement_request)
+    locked = _locked_for(actor, "assign", procurement_request, expected_version=expected_version)
     if not permissions.is_buyer(assignee):
         raise ValidationError({"assignee": f"{assignee} is not a buyer."})
     if locked.assignee_id == assignee.id:
@@ -330,7 +373,8 @@ def procurement_request_assign(*, procurement_request, actor, assignee, note="")
             note=note,
         )
     locked.assignee = assignee
-    locked.save(update_fields=["assignee", "updated_at"])
+    _version_bump(locked)
+    locked.save(update_fields=["assignee", "updated_at", "version"])
     _event(locked, kind=EventKind.ASSIGNED, actor=actor, assignee=assignee, note=note)
     return locked
 
@@ -371,15 +415,16 @@ def _route(procurement_request, *, actor, note=""):
             routed["assignee"] = buyer
     for field, value in routed.items():
         setattr(locked, field, value)
-    locked.save(update_fields=[*routed, "updated_at"])
+    _version_bump(locked)
+    locked.save(update_fields=[*routed, "updated_at", "version"])
     _event(locked, kind=EventKind.ROUTED, actor=actor, note=text, data=decision.data(), assignee=routed.get("assignee"))
     return locked, decision
 
 
 @transaction.atomic
-def procurement_request_reroute(*, procurement_request, actor, note):
+def procurement_request_reroute(*, procurement_request, actor, note, expected_version=None):
     """Run the routing rules again (managers, the team's lead); reassigns only when the strategy picks someone."""
-    locked = _locked_for(actor, "reroute", procurement_request)
+    locked = _locked_for(actor, "reroute", procurement_request, expected_version=expected_version)
     note = _require_note(note, what="the reason for re-routing")
     rerouted, decision = _route(locked, actor=actor, note=f"Reason: {note}")
     if decision is None:
@@ -388,35 +433,39 @@ def procurement_request_reroute(*, procurement_request, actor, note):
 
 
 @transaction.atomic
-def procurement_request_start(*, procurement_request, actor, note=""):
-    procurement_request = _locked_for(actor, "start", procurement_request)
+def procurement_request_start(*, procurement_request, actor, note="", expected_version=None):
+    procurement_request = _locked_for(actor, "start", procurement_request, expected_version=expected_version)
     return _transition(procurement_request, to_status=Status.IN_PROGRESS, actor=actor, note=note.strip())
 
 
 @transaction.atomic
-def procurement_request_wait_for_requester(*, procurement_request, actor, note):
+def procurement_request_wait_for_requester(*, procurement_request, actor, note, expected_version=None):
     """Ask the requester something; the question is on the public timeline and pauses the wait."""
-    procurement_request = _locked_for(actor, "wait_for_requester", procurement_request)
+    procurement_request = _locked_for(
+        actor, "wait_for_requester", procurement_request, expected_version=expected_version
+    )
     note = _require_note(note, what="the question for the requester")
     updated = _transition(procurement_request, to_status=Status.WAITING_FOR_REQUESTER, actor=actor, note=note)
     return updated
 
 
 @transaction.atomic
-def procurement_request_wait_for_supplier(*, procurement_request, actor, note=""):
-    procurement_request = _locked_for(actor, "wait_for_supplier", procurement_request)
+def procurement_request_wait_for_supplier(*, procurement_request, actor, note="", expected_version=None):
+    procurement_request = _locked_for(
+        actor, "wait_for_supplier", procurement_request, expected_version=expected_version
+    )
     return _transition(procurement_request, to_status=Status.WAITING_FOR_SUPPLIER, actor=actor, note=note.strip())
 
 
 @transaction.atomic
-def procurement_request_resume(*, procurement_request, actor, note=""):
-    procurement_request = _locked_for(actor, "resume", procurement_request)
+def procurement_request_resume(*, procurement_request, actor, note="", expected_version=None):
+    procurement_request = _locked_for(actor, "resume", procurement_request, expected_version=expected_version)
     return _transition(procurement_request, to_status=Status.IN_PROGRESS, actor=actor, note=note.strip())
 
 
 @transaction.atomic
-def procurement_request_mark_ordered(*, procurement_request, actor, po_number, note=""):
-    procurement_request = _locked_for(actor, "mark_ordered", procurement_request)
+def procurement_request_mark_ordered(*, procurement_request, actor, po_number, note="", expected_version=None):
+    procurement_request = _locked_for(actor, "mark_ordered", procurement_request, expected_version=expected_version)
     po_number = _require_note(po_number, field="po_number", what="the purchase order number")
     return _transition(
         procurement_request,
@@ -429,35 +478,37 @@ def procurement_request_mark_ordered(*, procurement_request, actor, po_number, n
 
 
 @transaction.atomic
-def procurement_request_complete(*, procurement_request, actor, note=""):
-    procurement_request = _locked_for(actor, "complete", procurement_request)
+def procurement_request_complete(*, procurement_request, actor, note="", expected_version=None):
+    procurement_request = _locked_for(actor, "complete", procurement_request, expected_version=expected_version)
     return _transition(procurement_request, to_status=Status.COMPLETED, actor=actor, note=note.strip())
 
 
 @transaction.atomic
-def procurement_request_close(*, procurement_request, actor, note=""):
-    procurement_request = _locked_for(actor, "close", procurement_request)
+def procurement_request_close(*, procurement_request, actor, note="", expected_version=None):
+    procurement_request = _locked_for(actor, "close", procurement_request, expected_version=expected_version)
     return _transition(procurement_request, to_status=Status.CLOSED, actor=actor, note=note.strip())
 
 
 @transaction.atomic
-def procurement_request_cancel(*, procurement_request, actor, note):
-    procurement_request = _locked_for(actor, "cancel", procurement_request)
+def procurement_request_cancel(*, procurement_request, actor, note, expected_version=None):
+    procurement_request = _locked_for(actor, "cancel", procurement_request, expected_version=expected_version)
     note = _require_note(note, what="the reason for cancelling")
     return _transition(procurement_request, to_status=Status.CANCELLED, actor=actor, note=note)
 
 
 @transaction.atomic
-def procurement_request_reopen(*, procurement_request, actor, note):
-    procurement_request = _locked_for(actor, "reopen", procurement_request)
+def procurement_request_reopen(*, procurement_request, actor, note, expected_version=None):
+    procurement_request = _locked_for(actor, "reopen", procurement_request, expected_version=expected_version)
     note = _require_note(note, what="what is still missing")
     return _transition(procurement_request, to_status=Status.IN_PROGRESS, actor=actor, note=note)
 
 
 @transaction.atomic
-def procurement_request_reprioritise(*, procurement_request, actor, note, priority=None, category=None):
+def procurement_request_reprioritise(
+    *, procurement_request, actor, note, priority=None, category=None, expected_version=None
+):
     """Change an open request's priority and/or category, with a reason; the SLA clocks re-match the goal."""
-    locked = _locked_for(actor, "reprioritise", procurement_request)
+    locked = _locked_for(actor, "reprioritise", procurement_request, expected_version=expected_version)
     note = _require_note(note, what="the reason for the change")
     data, words = {}, []
     if priority and priority != locked.priority:
@@ -472,7 +523,8 @@ def procurement_request_reprioritise(*, procurement_request, actor, note, priori
         raise ValidationError("Choose a priority or category different from the current one.")
     needs_approval = "category" in data and _approval_newly_needed(locked)
     now = timezone.now()  # one instant for the event and the clock changes (replay relies on it)
-    locked.save(update_fields=[*data, "updated_at"])
+    _version_bump(locked)
+    locked.save(update_fields=[*data, "updated_at", "version"])
     summary = ", ".join(words)
     _event(
         locked,
@@ -557,7 +609,113 @@ def comment_add(*, procurement_request, author, body, is_internal=False, files=(
         changes = sla_services.sla_clocks_on_public_reply(procurement_request=procurement_request, at=now)
         sla_services.sla_changes_record(procurement_request=procurement_request, changes=changes)
     ProcurementRequest.objects.filter(pk=procurement_request.pk).update(updated_at=timezone.now())
+    search_documents_refresh(procurement_request_ids=[procurement_request.pk])
     return comment
+
+
+def search_documents_refresh(*, procurement_request_ids=None, using="default"):
+    """Rebuild the full-text search document (title, description, every comment) of these requests, or
+    of all of them. PostgreSQL only; elsewhere the search reads the text columns and this does nothing.
+
+    Called by the services that write a request's text (submission, comments) in their transaction; the
+    whole document is rebuilt, so an edit of any part can call it too.
+    """
+    if connections[using].vendor != "postgresql":
+        return 0
+    from django.contrib.postgres.aggregates import StringAgg
+    from django.contrib.postgres.search import SearchVector
+
+    comments = (
+        Comment.objects.filter(procurement_request=OuterRef("pk"))
+        .order_by()
+        .values("procurement_request")
+        .annotate(text=StringAgg("body", delimiter=" "))
+        .values("text")
+    )
+    requests = ProcurementRequest.objects.using(using)
+    if procurement_request_ids is not None:
+        requests = requests.filter(pk__in=procurement_request_ids)
+    return requests.update(
+        search_document=SearchVector("title", "description", Subquery(comments), config=SEARCH_CONFIG)
+    )
+
+
+# The actions a bulk change may apply: assignment, and the status moves that need no per-request input
+# (a PO number, say, is never the same for two requests).
+BULK_ACTIONS = ("assign", "start", "wait_for_supplier", "resume", "complete", "close", "cancel")
+BULK_DONE = {
+    "assign": "assigned",
+    "start": "started",
+    "wait_for_supplier": "put on hold for the supplier",
+    "resume": "resumed",
+    "complete": "completed",
+    "close": "closed",
+    "cancel": "cancelled",
+}
+
+
+@dataclasses.dataclass
+class BulkOutcome:
+    """What a bulk action did: the requests it changed, and the ones it skipped with the reason."""
+
+    action: str
+    done: list = dataclasses.field(default_factory=list)  # the updated requests
+    skipped: list = dataclasses.field(default_factory=list)  # (reference, reason)
+
+    def summary(self):
+        """'12 assigned, 2 skipped: PR-… is closed; PR-… changed since you opened it'."""
+        text = f"{len(self.done)} {BULK_DONE[self.action]}"
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped: " + "; ".join(f"{ref} {why}" for ref, why in self.skipped)
+        return text
+
+
+def procurement_request_bulk_act(*, actor, action, versions, **arguments) -> BulkOutcome:
+    """Apply one action to several requests: `versions` maps each reference to the version the actor saw
+    (None: unchecked). Each request goes through the action's own service, under its own lock and in its
+    own transaction, so one refusal skips that request only and no lock is held for the whole batch.
+    """
+    if action not in BULK_ACTIONS:
+        raise ValueError(f"{action} is not a bulk action")
+    if len(versions) > BULK_MAX:
+        raise ValidationError(f"Choose at most {BULK_MAX} requests at a time.")
+    service = globals()[f"procurement_request_{action}"]
+    found = {
+        procurement_request.reference: procurement_request
+        for procurement_request in ProcurementRequest.objects.visible_to(actor).filter(reference__in=list(versions))
+    }
+    outcome = BulkOutcome(action)
+    for reference, version in versions.items():
+        procurement_request = found.get(reference)
+        if procurement_request is None:
+            outcome.skipped.append((reference, "was not found"))
+            continue
+        try:
+            outcome.done.append(
+                service(procurement_request=procurement_request, actor=actor, expected_version=version, **arguments)
+            )
+        except ActionNotAllowed as refused:
+            outcome.skipped.append((reference, refused.reason))
+        except PermissionDenied:
+            outcome.skipped.append((reference, "is not yours to change"))
+        except ValidationError as invalid:
+            outcome.skipped.append((reference, " ".join(invalid.messages).rstrip(".")))
+    return outcome
+
+
+@transaction.atomic
+def saved_queue_view_save(*, user, name, view, query) -> SavedQueueView:
+    """Save the user's filters under a name; saving again under the same name replaces them."""
+    name = _require_note(name, field="name", what="a name")
+    saved, _ = SavedQueueView.objects.update_or_create(user=user, name=name, defaults={"view": view, "query": query})
+    return saved
+
+
+@transaction.atomic
+def saved_queue_view_delete(*, saved_view, actor):
+    if saved_view.user_id != actor.id:
+        raise PermissionDenied("This saved view belongs to someone else.")
+    saved_view.delete()
 
 
 def completed_requests_close(*, now=None, batch_size=500):

@@ -1,4 +1,5 @@
 from django.urls import path
+from django.views.generic import RedirectView
 
 from . import permissions, views
 
@@ -18,6 +19,14 @@ urlpatterns = [
     path("routing/rules/<int:pk>/delete/", views.RoutingRuleDeleteView.as_view(), name="routing_rule_delete"),
     path("routing/rules/<int:pk>/move/", views.RoutingRuleMoveView.as_view(), name="routing_rule_move"),
     path("availability/", views.AvailabilityView.as_view(), name="availability"),
+    # The buyer queue: fixed names first, then the views declared in requests_app.queue.QUEUE_VIEWS.
+    path("queue/", RedirectView.as_view(pattern_name="home"), name="queue_home"),
+    path("queue/bulk/", views.QueueBulkView.as_view(), name="queue_bulk"),
+    path("queue/saved/", views.SavedQueueViewCreateView.as_view(), name="queue_save"),
+    path("queue/saved/<int:pk>/delete/", views.SavedQueueViewDeleteView.as_view(), name="queue_saved_delete"),
+    path("queue/actions/<str:reference>/", views.QueueActionsView.as_view(), name="queue_actions"),
+    path("queue/<slug:view>/", views.QueuePageView.as_view(), name="queue"),
+    path("queue/<slug:view>/export.csv", views.QueueExportView.as_view(), name="queue_export"),
     path("<str:reference>/", views.RequestDetailView.as_view(), name="detail"),
     path("<str:reference>/submitted/", views.RequestConfirmationView.as_view(), name="confirmation"),
     path("<str:reference>/comments/", views.CommentCreateView.as_view(), name="comment"),

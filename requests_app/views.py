@@ -1,9 +1,13 @@
+import csv
+import itertools
+import json
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import dateformat, timezone
@@ -15,20 +19,18 @@ from slas.selectors import request_clock_views
 from stakeholders.models import profile_for
 from stakeholders.roles import ASSIGN, SUBMIT, VIEW_ALL, WORK, perm_name
 
-from . import permissions, routing, services
+from . import permissions, queue, routing, services
 from .forms import (
-    AssignForm,
     AvailabilityForm,
+    BulkActionForm,
     CommentForm,
-    NoteForm,
-    OrderForm,
     ProcurementRequestForm,
-    QuestionForm,
-    ReasonForm,
-    ReprioritiseForm,
+    QueueFilterForm,
     RequestFilterForm,
     RoutingRuleForm,
     RoutingTryForm,
+    SavedQueueViewForm,
+    action_form,
 )
 from .models import (
     OPEN_STATUSES,
@@ -36,6 +38,7 @@ from .models import (
     BuyerTeam,
     ProcurementRequest,
     RoutingRule,
+    SavedQueueView,
     Status,
     TeamMembership,
 )
@@ -46,7 +49,7 @@ def home(request):
     if not request.user.is_authenticated:
         return redirect("login")
     if permissions.is_procurement_staff(request.user):
-        return redirect("requests_app:all")
+        return redirect("requests_app:queue", view=queue.default_view_for(request.user))
     if permissions.headed_department_ids(request.user):
         return redirect("requests_app:approvals")
     return redirect("requests_app:mine")
@@ -176,12 +179,19 @@ class RequestDetailView(LoginRequiredMixin, View):
         return render(request, self.template_name, detail_context(request, procurement_request))
 
 
+def request_actions(user, procurement_request, *, bound=None):
+    """[(action, label, form)] for the actions the user can take now; `bound` replaces some forms (errors)."""
+    forms_by_action = {
+        action: action_form(action, procurement_request=procurement_request)
+        for action in permissions.available_actions(user, procurement_request)
+    }
+    forms_by_action.update({action: form for action, form in (bound or {}).items() if action in forms_by_action})
+    return [(action, ACTION_LABELS[action], form) for action, form in forms_by_action.items()]
+
+
 def detail_context(request, procurement_request, *, comment_form=None, action_forms=None):
     user = request.user
     include_internal = permissions.can_view_internal(user)
-    actions = permissions.available_actions(user, procurement_request)
-    forms_by_action = {action: action_form(action) for action in actions}
-    forms_by_action.update(action_forms or {})
     waiting_question = None
     if procurement_request.status == Status.WAITING_FOR_REQUESTER:
         waiting_question = (
@@ -201,7 +211,7 @@ def detail_context(request, procurement_request, *, comment_form=None, action_fo
         ).select_related("uploaded_by"),
         "can_reply": permissions.can_reply(user, procurement_request),
         "comment_form": comment_form or CommentForm(allow_internal=include_internal),
-        "actions": [(action, ACTION_LABELS[action], forms_by_action[action]) for action in actions],
+        "actions": request_actions(user, procurement_request, bound=action_forms),
     }
 
 
@@ -244,25 +254,7 @@ class CommentCreateView(LoginRequiredMixin, View):
         return render(request, template, detail_context(request, procurement_request, comment_form=form), status=400)
 
 
-# The form each action asks for (NoteForm when not listed) and the label of its button.
-ACTION_FORMS = {
-    "reject": ReasonForm,
-    "cancel": ReasonForm,
-    "reopen": ReasonForm,
-    "wait_for_requester": QuestionForm,
-    "mark_ordered": OrderForm,
-    "assign": AssignForm,
-    "reroute": ReasonForm,
-    "reprioritise": ReprioritiseForm,
-}
-
-
-def action_form(action, data=None):
-    # Several action forms share a page and field names ("note"): prefix the ids, not the names,
-    # so that each label and error points at its own field.
-    return ACTION_FORMS.get(action, NoteForm)(data, auto_id=f"id_{action}_%s")
-
-
+# The label of each action's button.
 ACTION_LABELS = {
     "approve": "Approve",
     "reject": "Reject",
@@ -304,14 +296,31 @@ def action_service(action):
     return getattr(services, f"procurement_request_{action}")
 
 
+def _next_url(request):
+    """The page to return to after a plain-form action (the queue sends its own URL), if it is ours."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return ""
+
+
 class RequestActionView(LoginRequiredMixin, View):
-    """One URL per lifecycle action; `action` is set in urls.py."""
+    """One URL per lifecycle action; `action` is set in urls.py.
+
+    A plain POST redirects back (to the request page, or to the queue it came from) with a message; the
+    queue's htmx POST (`respond_with=row`) is answered with the re-rendered queue row, or with 409 and
+    the row as it is now when the request changed under the user (claimed by someone else, stale).
+    """
 
     action = None
 
     def post(self, request, reference):
         procurement_request = _visible_request_or_404(request.user, reference)
         form = action_form(self.action, request.POST)
+        in_queue = bool(request.htmx) and request.POST.get("respond_with") == "row"
+        back = _next_url(request) or procurement_request_url(procurement_request)
         if form.is_valid():
             arguments = {
                 key: value
@@ -321,15 +330,36 @@ class RequestActionView(LoginRequiredMixin, View):
             if self.action == "claim":
                 arguments.pop("note", None)
             try:
-                action_service(self.action)(procurement_request=procurement_request, actor=request.user, **arguments)
+                action_service(self.action)(
+                    procurement_request=procurement_request,
+                    actor=request.user,
+                    expected_version=form.cleaned_data.get("version"),
+                    **arguments,
+                )
             except services.ActionNotAllowed as error:
+                if in_queue:
+                    return queue_row_response(request, procurement_request, message=str(error), ok=False)
                 messages.error(request, str(error))
-                return redirect("requests_app:detail", reference=reference)
+                return redirect(back)
             except ValidationError as error:
                 _apply_service_errors(form, error)
             else:
-                messages.success(request, f"{reference} {ACTION_DONE[self.action]}.")
-                return redirect("requests_app:detail", reference=reference)
+                done = f"{reference} {ACTION_DONE[self.action]}."
+                if in_queue:
+                    return queue_row_response(request, procurement_request, message=done)
+                messages.success(request, done)
+                return redirect(back)
+        if in_queue:
+            context = {
+                "pr": procurement_request,
+                "action": self.action,
+                "label": ACTION_LABELS[self.action],
+                "form": form,
+                "open_action": self.action,
+                "queue_mode": True,
+                "next_url": _next_url(request),
+            }
+            return render(request, "requests_app/_partials/action_form.html", context, status=400)
         context = detail_context(request, procurement_request, action_forms={self.action: form})
         context["open_action"] = self.action
         return render(request, "requests_app/request_detail.html", context, status=400)
@@ -403,6 +433,104 @@ class RoutingView(ManagerRequiredMixin, View):
             "decision": decision,
             "availability_form": AvailabilityForm(user=request.user, choose_buyer=True),
             "today": timezone.localdate(),
+        }
+        return render(request, self.template_name, context)
+
+
+# --- The buyer queue --------------------------------------------------------------------------------
+
+
+def _queue_view_or_deny(user, name):
+    """Procurement only: 403 for everyone else, as the work list answers; an unknown view is a 404."""
+    if not permissions.is_procurement_staff(user):
+        raise PermissionDenied
+    queue_view = queue.QUEUE_VIEWS.get(name)
+    if queue_view is None:
+        raise Http404
+    if not queue_view.may_open(user):
+        raise PermissionDenied
+    return queue_view
+
+
+def _queue_requests(request, name):
+    """The queue view, its filter form, and its requests with the filters applied, in queue order."""
+    queue_view = _queue_view_or_deny(request.user, name)
+    filters = QueueFilterForm(request.GET or None, open_only=queue_view.open_only)
+    requests = filters.apply(ProcurementRequest.objects.in_queue_view(name, request.user))
+    if "q" in filters.active():
+        requests = requests.queue_order_for_search()
+    return queue_view, filters, requests
+
+
+def bulk_actions_for(user):
+    """[(action, label)] the user may apply to several requests at once (assigning is for managers)."""
+    return [
+        (action, ACTION_LABELS[action])
+        for action in services.BULK_ACTIONS
+        if action != "assign" or permissions.is_manager(user)
+    ]
+
+
+def _queue_message(request, response, text, *, ok=True):
+    """Tell queue.js what happened, and the views' counts now, so the sidebar stays true without a reload."""
+    counts = ProcurementRequest.objects.queue_counts(request.user)
+    events = {
+        "queue-message": {"level": "success" if ok else "danger", "text": text},
+        "queue-counts": {name: queue.count_label(count) for name, count in counts.items()},
+    }
+    # JSON escapes non-ASCII, so names and dashes survive the latin-1 header.
+    response["HX-Trigger"] = json.dumps(events)
+    return response
+
+
+def queue_row_response(request, procurement_request, *, message, ok=True):
+    """The queue row as it is now, swapped in place of the row the user acted on (200 done, 409 refused)."""
+    fresh = ProcurementRequest.objects.with_queue_relations().get(pk=procurement_request.pk)
+    context = {"row": queue.queue_rows(request.user, [fresh])[0], "next_url": _next_url(request)}
+    response = render(request, "requests_app/_partials/queue_row.html", context, status=200 if ok else 409)
+    response["HX-Retarget"] = f"#row-{fresh.reference}"
+    response["HX-Reswap"] = "outerHTML"
+    return _queue_message(request, response, message, ok=ok)
+
+
+class QueuePageView(LoginRequiredMixin, View):
+    """A queue view: the requests most urgent first, with filters, counts, saved views and actions."""
+
+    template_name = "requests_app/queue.html"
+
+    def get(self, request, view):
+        user = request.user
+        queue_view, filters, requests = _queue_requests(request, view)
+        counts = ProcurementRequest.objects.queue_counts(user)
+        active = filters.active()
+        count = counts.get(view)
+        page = queue.queue_page(
+            requests.with_queue_relations(),
+            page=request.GET.get("page"),
+            size=request.GET.get("per_page"),
+            known_total=count if count is not None and count <= queue.QUEUE_COUNT_CAP and not active else None,
+        )
+        page_query = filters.querystring()
+        if page.size != queue.PAGE_SIZES[0]:
+            page_query = "&".join(part for part in (page_query, f"per_page={page.size}") if part)
+        context = {
+            "view_name": view,
+            "queue_view": queue_view,
+            "views": [
+                (name, each, None if counts.get(name) is None else queue.count_label(counts[name]))
+                for name, each in queue.views_for(user).items()
+            ],
+            "filters": filters,
+            "filtered": bool(active),
+            "querystring": filters.querystring(),
+            "page_query": page_query,
+            "page": page,
+            "page_sizes": queue.PAGE_SIZES,
+            "rows": queue.queue_rows(user, page.rows),
+            "saved_views": SavedQueueView.objects.owned_by(user),
+            "save_form": SavedQueueViewForm(),
+            "bulk_form": BulkActionForm(actions=bulk_actions_for(user)),
+            "next_url": request.get_full_path(),
         }
         return render(request, self.template_name, context)
 
@@ -495,3 +623,105 @@ class AvailabilityView(LoginRequiredMixin, PermissionRequiredMixin, View):
                 messages.success(request, f"{name} is {when}.")
                 return redirect(self._next(request) or "requests_app:availability")
         return render(request, self.template_name, self._context(request, form), status=400)
+
+
+class QueueExportView(LoginRequiredMixin, View):
+    """The queue view's filtered rows as CSV: all of them, streamed, with the page's visibility."""
+
+    def get(self, request, view):
+        _, _, requests = _queue_requests(request, view)
+        writer = csv.writer(_Echo())
+        lines = itertools.chain(
+            ["\ufeff"],  # a byte-order mark, so that spreadsheet programs read UTF-8
+            (writer.writerow(row) for row in queue.export_rows(requests)),
+        )
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+        filename = f"queue-{view}-{timezone.localdate():%Y-%m-%d}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+class _Echo:
+    """A file-like object whose write() returns the line, for csv.writer over a stream."""
+
+    def write(self, value):
+        return value
+
+
+class QueueActionsView(LoginRequiredMixin, View):
+    """The action forms of one queue row, for the queue's dialog (htmx)."""
+
+    def get(self, request, reference):
+        if not permissions.is_procurement_staff(request.user):
+            raise PermissionDenied
+        procurement_request = _visible_request_or_404(request.user, reference)
+        context = {
+            "pr": procurement_request,
+            "actions": request_actions(request.user, procurement_request),
+            "queue_mode": True,
+            "next_url": _next_url(request),
+        }
+        return render(request, "requests_app/_partials/queue_actions.html", context)
+
+
+class QueueBulkView(LoginRequiredMixin, View):
+    """Apply one action to the selected rows; each goes through its own service and lock."""
+
+    def post(self, request):
+        user = request.user
+        if not permissions.is_procurement_staff(user):
+            raise PermissionDenied
+        back = _next_url(request) or reverse("requests_app:queue", kwargs={"view": queue.default_view_for(user)})
+        form = BulkActionForm(request.POST, actions=bulk_actions_for(user))
+        if not form.is_valid():
+            problem = " ".join(message for errors in form.errors.values() for message in errors)
+            if request.htmx:
+                return _queue_message(request, HttpResponse(status=204), problem, ok=False)
+            messages.error(request, problem)
+            return redirect(back)
+        data = form.cleaned_data
+        arguments = {"note": data["note"]}
+        if data["action"] == "assign":
+            arguments["assignee"] = data["assignee"]
+        outcome = services.procurement_request_bulk_act(
+            actor=user, action=data["action"], versions=data["rows"], **arguments
+        )
+        summary, ok = outcome.summary(), not outcome.skipped
+        if request.htmx:
+            # Every selected row as it is now, done or skipped, swapped out of band by its id.
+            fresh = (
+                ProcurementRequest.objects.visible_to(user).with_queue_relations().filter(reference__in=data["rows"])
+            )
+            context = {"rows": queue.queue_rows(user, list(fresh)), "next_url": back}
+            response = render(request, "requests_app/_partials/queue_rows_oob.html", context)
+            return _queue_message(request, response, summary, ok=ok)
+        (messages.success if ok else messages.warning)(request, summary)
+        return redirect(back)
+
+
+class SavedQueueViewCreateView(LoginRequiredMixin, View):
+    def post(self, request):
+        view = request.POST.get("view", "")
+        _queue_view_or_deny(request.user, view)
+        form = SavedQueueViewForm(request.POST)
+        # Only what the filter form understands is kept, exactly as the queue page would apply it.
+        filters = QueueFilterForm(QueryDict(request.POST.get("query", "")), open_only=queue.QUEUE_VIEWS[view].open_only)
+        query = filters.querystring()
+        target = reverse("requests_app:queue", kwargs={"view": view}) + (f"?{query}" if query else "")
+        if form.is_valid():
+            saved = services.saved_queue_view_save(
+                user=request.user, name=form.cleaned_data["name"], view=view, query=query
+            )
+            messages.success(request, f"Saved as “{saved.name}”.")
+        else:
+            messages.error(request, "Give the saved view a name (at most 60 characters).")
+        return redirect(target)
+
+
+class SavedQueueViewDeleteView(LoginRequiredMixin, View):
+    def post(self, request, pk):
+        # Someone else's saved view is a 404, exactly like a missing one.
+        saved = get_object_or_404(SavedQueueView.objects.owned_by(request.user), pk=pk)
+        services.saved_queue_view_delete(saved_view=saved, actor=request.user)
+        messages.success(request, f"Deleted the saved view “{saved.name}”.")
+        return redirect(_next_url(request) or reverse("home"))

@@ -1,8 +1,9 @@
 from datetime import timedelta
 
 from django import template
+from django.forms.utils import flatatt
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from requests_app.models import Priority, Status
@@ -74,3 +75,19 @@ def away_until(user):
         return None
     profile = profile_for(user)
     return profile.away_until if profile.is_away() else None
+
+
+@register.simple_tag
+def compact_select(bound_field):
+    """A <select> for a choice field, rendered in one pass: Django's widget templates render each option
+    through two template includes, which on a page with a dozen filters costs more than the rows."""
+    widget = bound_field.field.widget
+    attrs = {**widget.attrs, "name": bound_field.html_name, "id": bound_field.id_for_label}
+    current = bound_field.value()
+    current = {str(value) for value in current} if isinstance(current, list | tuple) else {str(current or "")}
+    options = format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((value, " selected" if str(value) in current else "", label) for value, label in bound_field.field.choices),
+    )
+    return format_html("<select{}>{}</select>", flatatt(attrs), options)

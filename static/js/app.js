@@ -23,11 +23,11 @@ document.addEventListener("htmx:beforeSwap", function (event) {
     window.location.assign(url);
   }
 });
-// htmx: errors that are not form errors (403, 404, 500, network) must not fail silently.
-function showHtmxError(text) {
+// A Bootstrap alert the user can close; `level` is a Bootstrap colour (success, danger …).
+function dismissibleAlert(level, text) {
   const box = document.createElement("div");
-  box.className = "alert alert-danger alert-dismissible fade show position-fixed bottom-0 end-0 m-3";
-  box.setAttribute("role", "alert");
+  box.className = "alert alert-" + level + " alert-dismissible fade show";
+  box.setAttribute("role", level === "danger" ? "alert" : "status");
   box.textContent = text;
   const close = document.createElement("button");
   close.type = "button";
@@ -35,6 +35,12 @@ function showHtmxError(text) {
   close.setAttribute("data-bs-dismiss", "alert");
   close.setAttribute("aria-label", "Close");
   box.appendChild(close);
+  return box;
+}
+// htmx: errors that are not form errors (403, 404, 500, network) must not fail silently.
+function showHtmxError(text) {
+  const box = dismissibleAlert("danger", text);
+  box.classList.add("position-fixed", "bottom-0", "end-0", "m-3");
   document.body.appendChild(box);
 }
 document.addEventListener("htmx:responseError", function (event) {
@@ -44,4 +50,9 @@ document.addEventListener("htmx:responseError", function (event) {
 });
 document.addEventListener("htmx:sendError", function () {
   showHtmxError("The service desk could not be reached. Nothing was saved; check your connection and try again.");
+});
+// In development (DEBUG), django-htmx's helper shows any 400 answer as a full error page. Here a 400 is a
+// form with its errors, to be swapped in place like in production: keep the helper for the others.
+document.body.addEventListener("htmx:beforeOnLoad", function (event) {
+  if (event.detail.xhr.status === 400) event.stopPropagation();
 });

@@ -12,8 +12,9 @@ Roles (the columns):
 Requests (the rows): "normal" and "confidential" are filed by owner in Sales, "foreign" by other
 in Finance (which has no head, so a procurement manager approves for it).
 
-Cells: a status code, "login" (redirect to the login page), "->name" (redirect to that page), or
-"ok" (a write that happened: redirect back to the request page and the data changed).
+Cells: a status code, "login" (redirect to the login page), "->name" (redirect to that page;
+"->queue/view" for a queue view), or "ok" (a write that happened: redirect back to the request page
+and the data changed).
 """
 
 import uuid
@@ -45,8 +46,8 @@ def _table(text):
 
 PAGE_READS = _table(
     """
-    view         anon   owner   colleague  other   head         buyer   manager
-    home         login  ->mine  ->mine     ->mine  ->approvals  ->all   ->all
+    view         anon   owner   colleague  other   head         buyer         manager
+    home         login  ->mine  ->mine     ->mine  ->approvals  ->queue/mine  ->queue/unassigned
     create       login  200     200        200     200          200     200
     mine         login  200     200        200     200          200     200
     department   login  200     200        200     200          200     200
@@ -251,6 +252,9 @@ def _assert_outcome(response, expected, *, path):
     if expected == "login":
         assert response.status_code == 302
         assert response.url.startswith(reverse("login")), response.url
+    elif expected.startswith("->queue/"):
+        assert response.status_code == 302
+        assert response.url == reverse("requests_app:queue", kwargs={"view": expected.removeprefix("->queue/")})
     elif expected.startswith("->"):
         assert response.status_code == 302
         assert response.url == reverse(f"requests_app:{expected[2:]}")

@@ -73,8 +73,17 @@ def test_ensuring_the_roles_repairs_them_and_changes_nothing_when_they_are_right
 NAVIGATION = {
     "requester": {"My requests", "My department", "New request", "SLA catalogue"},
     "head": {"My requests", "My department", "Approvals", "New request", "SLA catalogue"},
-    "buyer": {"Work list", "My requests", "New request", "SLA catalogue"},
-    "manager": {"Work list", "My requests", "Approvals", "Routing", "New request", "SLA catalogue", "SLA settings"},
+    "buyer": {"Queue", "Work list", "My requests", "New request", "SLA catalogue"},
+    "manager": {
+        "Queue",
+        "Work list",
+        "My requests",
+        "Approvals",
+        "Routing",
+        "New request",
+        "SLA catalogue",
+        "SLA settings",
+    },
 }
 
 
