@@ -5,16 +5,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('requests_app', '0008_queue'),
-        ('stakeholders', '0003_profile'),
+        ("requests_app", "0008_queue"),
+        ("stakeholders", "0003_profile"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='procurementrequest',
-            index=models.Index(condition=models.Q(('status__in', ['approved', 'assigned', 'in_progress', 'ordered', 'pending_approval', 'submitted', 'waiting_for_requester', 'waiting_for_supplier'])), fields=['team', 'sla_due_at', 'id'], name='request_open_team_by_due'),
+            model_name="procurementrequest",
+            index=models.Index(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        [
+                            "approved",
+                            "assigned",
+                            "in_progress",
+                            "ordered",
+                            "pending_approval",
+                            "submitted",
+                            "waiting_for_requester",
+                            "waiting_for_supplier",
+                        ],
+                    )
+                ),
+                fields=["team", "sla_due_at", "id"],
+                name="request_open_team_by_due",
+            ),
         ),
     ]
