@@ -415,7 +415,9 @@ def _route(procurement_request, *, actor, note=""):
             routed["assignee"] = buyer
     for field, value in routed.items():
         setattr(locked, field, value)
-    _version_bump(locked)
+    if actor is not None:
+        # A person re-routed it: forms rendered before are stale. Routing inside the submission is not a change.
+        _version_bump(locked)
     locked.save(update_fields=[*routed, "updated_at", "version"])
     _event(locked, kind=EventKind.ROUTED, actor=actor, note=text, data=decision.data(), assignee=routed.get("assignee"))
     return locked, decision

@@ -242,7 +242,9 @@ def test_a_stale_queue_row_is_refused_with_409_and_the_current_row(client, reque
     # given a request the manager reassigned to betty after bob's page was loaded
     procurement_request = services.procurement_request_claim(procurement_request=file_request(requester), actor=buyer)
     seen_version = procurement_request.version
-    services.procurement_request_assign(procurement_request=procurement_request, actor=manager, assignee=other_buyer)
+    services.procurement_request_assign(
+        procurement_request=procurement_request, actor=manager, assignee=other_buyer, note="Bob is on leave."
+    )
     before = snapshot(procurement_request)
     client.force_login(manager)
     # when the manager, on an old page, starts work on it from the queue
