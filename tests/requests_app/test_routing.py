@@ -798,7 +798,9 @@ def test_a_routed_submission_takes_a_fixed_number_of_queries_whatever_the_team_s
     file_request(requester, category=goods)
 
     # when another request is filed, then the number of queries does not depend on the team's size
-    with django_assert_num_queries(ROUTED_SUBMISSION_QUERIES):
+    # (on PostgreSQL the submission also writes the request's full-text search document)
+    search_document = 1 if connection.vendor == "postgresql" else 0
+    with django_assert_num_queries(ROUTED_SUBMISSION_QUERIES + search_document):
         file_request(requester, category=goods)
 
 
