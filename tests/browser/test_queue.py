@@ -149,16 +149,22 @@ def test_the_keyboard_moves_selects_and_claims_and_a_bulk_change_updates_the_row
     # when he raises the second one's priority from its actions dialog, first forgetting the reason
     row_of(page, second).get_by_role("link", name=f"Actions for {second.reference}").click()
     dialog = page.locator("#queue-action-modal")
+    expect(dialog.get_by_text(second.reference)).to_be_visible()
     dialog.get_by_role("button", name="Change priority…").click()
+    expect(dialog.locator("#action-reprioritise")).to_have_class(re.compile(r"\bshow\b"))  # opened
     dialog.get_by_label("Priority").select_option("urgent")
-    dialog.get_by_role("button", name="Change priority", exact=True).click()
+    with page.expect_response(re.compile(r"/reprioritise/$")) as refused:
+        dialog.get_by_role("button", name="Change priority", exact=True).click()
     # then the dialog shows what is missing, in place
+    assert refused.value.status == 400
     expect(dialog.locator("#id_reprioritise_note")).to_have_class(re.compile(r"\bis-invalid\b"))
     snap(page, "queue-05-reason-missing")
     # and with the reason, the dialog closes and the row shows the new priority
     dialog.get_by_label("Priority").select_option("urgent")
     dialog.get_by_label("Reason").fill("The warehouse is out of staples.")
-    dialog.get_by_role("button", name="Change priority", exact=True).click()
+    with page.expect_response(re.compile(r"/reprioritise/$")) as done:
+        dialog.get_by_role("button", name="Change priority", exact=True).click()
+    assert done.value.status == 200
     expect(dialog).to_be_hidden()
     expect(row_of(page, second)).to_contain_text("Urgent")
     second.refresh_from_db()
