@@ -74,7 +74,7 @@ NAVIGATION = {
     "requester": {"My requests", "My department", "New request", "SLA catalogue"},
     "head": {"My requests", "My department", "Approvals", "New request", "SLA catalogue"},
     "buyer": {"Work list", "My requests", "New request", "SLA catalogue"},
-    "manager": {"Work list", "My requests", "Approvals", "New request", "SLA catalogue"},
+    "manager": {"Work list", "My requests", "Approvals", "New request", "SLA catalogue", "SLA settings"},
 }
 
 
