@@ -193,6 +193,9 @@ class ProcurementRequest(models.Model):
         related_name="assigned_procurement_requests",
     )
     po_number = models.CharField("PO number", max_length=40, blank=True)
+    expected_on = models.DateField(
+        null=True, blank=True, editable=False, help_text="When the buyer expects to deliver; the requester is told."
+    )
     requires_approval = models.BooleanField(default=False, editable=False)
     # One per form rendering: a resubmitted or double-clicked form returns the first request.
     submission_token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -260,6 +263,8 @@ class EventKind(models.TextChoices):
     PO_RECORDED = "po_recorded", "PO recorded"
     SLA = "sla", "SLA clock"
     REPRIORITISED = "reprioritised", "Priority or category changed"
+    ESCALATION = "escalation", "Escalation"
+    EXPECTED_DATE = "expected_date", "Expected date set"
 
 
 class RequestEventQuerySet(models.QuerySet):

@@ -148,6 +148,7 @@ def procurement_request_submit(
     if not needs_approval:
         changes = sla_services.sla_clocks_start(procurement_request=procurement_request, at=now)
         sla_services.sla_changes_record(procurement_request=procurement_request, changes=changes)
+        sla_services.sla_reminder_start(procurement_request=procurement_request, subject="unclaimed", at=now)
     else:
         head = procurement_request.department.head
         approver = (
@@ -164,6 +165,8 @@ def procurement_request_submit(
                 f"{settings.PROCUREMENT_BASE_CURRENCY} need approval; waiting for {approver}."
             ),
         )
+        # The approver is asked now (the ladder's step at 0 minutes) and reminded while it waits.
+        sla_services.sla_reminder_start(procurement_request=procurement_request, subject="approval", at=now)
     return procurement_request, True
 
 
@@ -250,9 +253,12 @@ def _require_note(note, *, field="note", what="a reason"):
 @transaction.atomic
 def procurement_request_approve(*, procurement_request, actor, note=""):
     procurement_request = _locked_for(actor, "approve", procurement_request)
-    return _transition(
+    approved = _transition(
         procurement_request, to_status=Status.APPROVED, actor=actor, note=note.strip(), kind=EventKind.APPROVED
     )
+    # Now Procurement's wait begins: nobody claiming it is reminded like a fresh submission.
+    sla_services.sla_reminder_start(procurement_request=approved, subject="unclaimed", at=timezone.now())
+    return approved
 
 
 @transaction.atomic

@@ -10,5 +10,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("requests/", include("requests_app.urls")),
     path("slas/", include("slas.urls")),
+    path("notifications/", include("stakeholders.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -118,6 +118,10 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Procurement Service Desk <procurement@example.com>")
+# An SMTP server that does not answer must not hold a worker longer than a delivery task may run.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# Links in e-mails are absolute: the address people open the desk at.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Celery -------------------------------------------------------------------------------------
 # With REDIS_URL (or CELERY_BROKER_URL) set, Celery uses Redis. Without it, kombu's filesystem
@@ -144,7 +148,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default=str
 # The beat schedule lives here, and only here.
 CELERY_BEAT_SCHEDULE = {
     # Clocks that reached a warning threshold or ran out between events get their stored state (and
-    # the request's queue position and SLA flags) refreshed; deadlines live in the database.
+    # the request's queue position and SLA flags) refreshed and their escalations sent; reminders of
+    # unclaimed requests and pending approvals fire; e-mails whose task was lost are enqueued again.
+    # Deadlines live in the database; one entry, every minute.
     "sweep-sla-clocks": {
         "task": "slas.sweep_clocks",
         "schedule": 60.0,
@@ -162,6 +168,13 @@ PROCUREMENT_BASE_CURRENCY = "EUR"
 REOPEN_WINDOW_DAYS = env.int("REOPEN_WINDOW_DAYS", default=14)
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 ATTACHMENTS_PER_UPLOAD = 5
+# E-mail notifications (stakeholders.services): a sending worker holds a row this long (longer than
+# the delivery task's time limit); a failed e-mail is retried after 1, 2, 4 … minutes, then failed.
+NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=300)
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=60)
+# The sweep enqueues an e-mail again when its last enqueueing is older than this (a lost message).
+NOTIFICATION_REQUEUE_AFTER_SECONDS = env.int("NOTIFICATION_REQUEUE_AFTER_SECONDS", default=60)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
