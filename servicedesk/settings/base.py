@@ -137,11 +137,33 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # An unacknowledged message (acks_late) goes back to the queue after this long: longer than
+        # any task may run (CELERY_TASK_TIME_LIMIT), so a slow task is never run twice at once. A
+        # message lost with a killed worker therefore returns only after 10 minutes; the minute
+        # sweep re-enqueues e-mails sooner (NOTIFICATION_REQUEUE_AFTER_SECONDS).
+        "visibility_timeout": 600,
+        # A broker that vanishes must not hang a web request that enqueues (see below).
+        "socket_connect_timeout": 3,
+        "socket_timeout": 10,
+    }
 CELERY_RESULT_BACKEND = None  # tasks record their effects in the database, not in results
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a task lost with its worker is redelivered; tasks are idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True  # redelivered anyway (acks_late)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a worker holds one message at a time: a crash strands one
+CELERY_TASK_SERIALIZER = "json"  # ids only; never pickle
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SOFT_TIME_LIMIT = 240  # the sweep works in batches well within this
+CELERY_TASK_TIME_LIMIT = 300  # enforced by the prefork pool (production); below the visibility timeout
+# Enqueueing happens after commit in web requests: with the broker down, give up within about a
+# second (the outbox keeps the work) instead of retrying for long.
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 
