@@ -250,7 +250,7 @@ def _local(moment, zone):
     return timezone.localtime(moment, ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M")
 
 
-def _payload(crossing, procurement_request, new_thresholds, audience, now):
+def _payload(crossing, procurement_request, new_thresholds, audience, now, *, preferences_url):
     """Subject, text and link of the notice, written for this recipient (times in their zone)."""
     threshold = new_thresholds[-1]
     line = headline(crossing, procurement_request, threshold)
@@ -284,9 +284,7 @@ def _payload(crossing, procurement_request, new_thresholds, audience, now):
         f"You are told as: {_and(audience.roles)}.",
         f"Open the request: {url}",
         "",
-        "— Procurement Service Desk. Which notices you get by e-mail: "
-        + settings.SITE_URL.rstrip("/")
-        + reverse("stakeholders:preferences"),
+        "— Procurement Service Desk. Which notices you get by e-mail: " + preferences_url,
     ]
     return {
         "subject": f"[{procurement_request.reference}] {line}",
@@ -397,6 +395,7 @@ def escalations_record(*, crossings, now) -> list[EscalationEvent]:
     manager_ids = {manager.pk for manager in staff.managers} if NotificationKind.SLA_BREACH in kinds else set()
 
     notifications, timeline = [], []
+    preferences_url = settings.SITE_URL.rstrip("/") + reverse("stakeholders:preferences")
     for (crossing, new, top), audiences in zip(plans, audiences_by_plan, strict=True):
         procurement_request = requests[crossing.procurement_request_id]
         kind = _notice_kind(crossing.subject, new[-1])
@@ -404,7 +403,7 @@ def escalations_record(*, crossings, now) -> list[EscalationEvent]:
         held_until = crossing.calendar.next_opening(now) if quiet else None
         for audience in audiences:
             audience.by_email &= bool(audience.user.email) and wants_email(audience.user.pk, kind)
-            payload = _payload(crossing, procurement_request, new, audience, now)
+            payload = _payload(crossing, procurement_request, new, audience, now, preferences_url=preferences_url)
             common = {
                 "recipient": audience.user,
                 "kind": kind,

@@ -95,6 +95,22 @@ def clock_refresh(clock, *, now=None, pure_calendar=None):
     return clock
 
 
+# What clock_refresh recomputes: the sweep saves only these.
+REFRESHED_FIELDS = (
+    "elapsed_business",
+    "computed_at",
+    "due_at",
+    "breached",
+    "ever_breached",
+    "breached_at",
+    "met",
+    "last_threshold",
+    "next_threshold",
+    "next_threshold_at",
+    "updated_at",
+)
+
+
 def _refresh_crossing(clock, *, now, cause=""):
     """Refresh a stored, running clock and return the thresholds that made it reach (None if none)."""
     reached_before = clock.last_threshold
@@ -321,22 +337,49 @@ def sla_clocks_rematch(*, procurement_request, at, matching=None) -> list[ClockC
     return changes
 
 
+SUMMARY_FIELDS = ("sla_due_at", "sla_threshold", "sla_breached")
+
+
+def _summary(rows):
+    """The request's SLA summary from its running clocks' (due_at, paused_since, last_threshold, breached)."""
+    return {
+        "sla_due_at": min((due for due, paused, _, _ in rows if due is not None and paused is None), default=None),
+        "sla_threshold": max((threshold for _, _, threshold, _ in rows), default=0),
+        "sla_breached": any(breached for *_, breached in rows),
+    }
+
+
 def sla_summary_update(*, procurement_request):
     """Copy the running clocks' state onto the request, where the queues sort and filter on it."""
     from requests_app.models import ProcurementRequest
 
     running = SlaClock.objects.current().running().filter(procurement_request=procurement_request)
-    rows = list(running.values_list("due_at", "paused_since", "last_threshold", "breached"))
-    summary = {
-        "sla_due_at": min((due for due, paused, _, _ in rows if due is not None and paused is None), default=None),
-        "sla_threshold": max((threshold for _, _, threshold, _ in rows), default=0),
-        "sla_breached": any(breached for *_, breached in rows),
-    }
+    summary = _summary(list(running.values_list("due_at", "paused_since", "last_threshold", "breached")))
     if any(getattr(procurement_request, field) != value for field, value in summary.items()):
         ProcurementRequest.objects.filter(pk=procurement_request.pk).update(**summary)
         for field, value in summary.items():
             setattr(procurement_request, field, value)
     return summary
+
+
+def _summaries_update(requests):
+    """sla_summary_update for a batch of locked requests: one read, and one write for those that changed."""
+    from requests_app.models import ProcurementRequest
+
+    rows = {pk: [] for pk in requests}
+    running = SlaClock.objects.current().running().filter(procurement_request_id__in=rows)
+    for pk, *row in running.values_list(
+        "procurement_request_id", "due_at", "paused_since", "last_threshold", "breached"
+    ):
+        rows[pk].append(row)
+    changed = []
+    for pk, procurement_request in requests.items():
+        summary = _summary(rows[pk])
+        if any(getattr(procurement_request, field) != value for field, value in summary.items()):
+            for field, value in summary.items():
+                setattr(procurement_request, field, value)
+            changed.append(procurement_request)
+    ProcurementRequest.objects.bulk_update(changed, SUMMARY_FIELDS)
 
 
 def sla_changes_record(*, procurement_request, changes):
@@ -440,11 +483,10 @@ def sla_clocks_sweep(*, now=None, batch_size=500) -> list[ThresholdCrossing]:
             batch = []
             for clock in clocks:
                 crossing = _refresh_crossing(clock, now=now)
-                clock.save()
+                clock.save(update_fields=REFRESHED_FIELDS)
                 if crossing is not None:
                     batch.append(crossing)
-            for procurement_request in locked.values():
-                sla_summary_update(procurement_request=procurement_request)
+            _summaries_update(locked)
             escalation.escalations_record(crossings=[crossing.to_escalation() for crossing in batch], now=now)
             crossings += batch
         if not locked or len(candidates) < batch_size:

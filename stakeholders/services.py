@@ -105,20 +105,23 @@ def notifications_enqueue(*, ids):
 def _publish_deliveries(ids):
     from .tasks import deliver_notification
 
-    for index, notification_id in enumerate(ids):
-        try:
-            deliver_notification.delay(notification_id)
-        except Exception:
-            # The broker is unreachable (any kombu/redis error). The event that wrote these rows has
-            # committed and must not fail now: the rows stay pending and the minute sweep enqueues
-            # them again once the broker answers.
-            logger.warning(
-                "Could not enqueue %d of %d e-mail deliveries; the sweep retries them.",
-                len(ids) - index,
-                len(ids),
-                exc_info=True,
-            )
-            return
+    published = 0
+    try:
+        # One producer (one broker connection) for the whole batch, not one per message.
+        with deliver_notification.app.producer_or_acquire() as producer:
+            for notification_id in ids:
+                deliver_notification.apply_async((notification_id,), producer=producer)
+                published += 1
+    except Exception:
+        # The broker is unreachable (any kombu/redis error). The event that wrote these rows has
+        # committed and must not fail now: the rows stay pending and the minute sweep enqueues
+        # them again once the broker answers.
+        logger.warning(
+            "Could not enqueue %d of %d e-mail deliveries; the sweep retries them.",
+            len(ids) - published,
+            len(ids),
+            exc_info=True,
+        )
 
 
 def _retry_delay(attempts):

@@ -151,7 +151,7 @@ def test_a_title_with_a_line_break_does_not_break_the_subject(buyer):
 
 def test_the_delivery_is_enqueued_when_the_transaction_commits(buyer, django_capture_on_commit_callbacks, monkeypatch):
     sent = []
-    monkeypatch.setattr(tasks.deliver_notification, "delay", sent.append)
+    monkeypatch.setattr(tasks.deliver_notification, "apply_async", lambda args, **options: sent.extend(args))
 
     with django_capture_on_commit_callbacks(execute=True):
         notification = email_to(buyer)
@@ -164,10 +164,10 @@ def test_with_the_broker_down_a_submission_still_succeeds_and_the_sweep_enqueues
     requester, head, django_capture_on_commit_callbacks, monkeypatch, caplog
 ):
     # given a broker that refuses connections
-    def broker_down(notification_id):
+    def broker_down(args, **options):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
 
-    monkeypatch.setattr(tasks.deliver_notification, "delay", broker_down)
+    monkeypatch.setattr(tasks.deliver_notification, "apply_async", broker_down)
 
     # when a request needing approval is submitted in working hours (its head is e-mailed at once)
     with at(MONDAY_0900), caplog.at_level(logging.WARNING), django_capture_on_commit_callbacks(execute=True):
@@ -180,7 +180,7 @@ def test_with_the_broker_down_a_submission_still_succeeds_and_the_sweep_enqueues
 
     # when the broker is back and the sweep runs a minute later, the e-mail is enqueued again
     enqueued = []
-    monkeypatch.setattr(tasks.deliver_notification, "delay", enqueued.append)
+    monkeypatch.setattr(tasks.deliver_notification, "apply_async", lambda args, **options: enqueued.extend(args))
     with django_capture_on_commit_callbacks(execute=True):
         assert services.notifications_requeue(now=MONDAY_0900 + timedelta(seconds=30)) == 0  # too recent
         assert services.notifications_requeue(now=MONDAY_0900 + timedelta(seconds=61)) == 1
