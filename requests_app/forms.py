@@ -249,3 +249,8 @@ class RequestFilterForm(forms.Form):
         if data.get("priority"):
             queryset = queryset.filter(priority=data["priority"])
         return queryset
+
+
+class ExpectedDateForm(forms.Form):
+    expected_on = forms.DateField(label="Expected by", widget=forms.DateInput(attrs={"type": "date"}))
+    note = forms.CharField(label="Note for the requester", required=False, max_length=2000)

@@ -404,6 +404,43 @@ def procurement_request_reprioritise(*, procurement_request, actor, note, priori
 
 
 @transaction.atomic
+def procurement_request_set_expected_date(*, procurement_request, actor, expected_on, note=""):
+    """Record when the buyer expects to deliver; the requester is told (in the app, and by e-mail if they wish)."""
+    from stakeholders.models import NotificationKind
+    from stakeholders.services import notify
+
+    locked = ProcurementRequest.objects.select_for_update().select_related("requester").get(pk=procurement_request.pk)
+    if not permissions.can_set_expected_date(actor, locked):
+        raise PermissionDenied(f"You cannot set the expected date of {locked.reference}.")
+    if expected_on < timezone.localdate():
+        raise ValidationError({"expected_on": "The expected date cannot be in the past."})
+    if expected_on == locked.expected_on:
+        raise ValidationError({"expected_on": "That is already the expected date."})
+    previous, locked.expected_on = locked.expected_on, expected_on
+    locked.save(update_fields=["expected_on", "updated_at"])
+    note = (note or "").strip()
+    words = f"Expected by {expected_on:%a %d %b %Y}" + (f" (was {previous:%a %d %b %Y})" if previous else "")
+    _event(
+        locked,
+        kind=EventKind.EXPECTED_DATE,
+        actor=actor,
+        note=words + (f": {note}" if note else "."),
+        data={"expected_on": [previous.isoformat() if previous else None, expected_on.isoformat()]},
+    )
+    who = actor.get_full_name() or actor.username
+    notify(
+        recipient=locked.requester,
+        kind=NotificationKind.EXPECTED_DATE,
+        procurement_request=locked,
+        headline=f"Expected by {expected_on:%a %d %b %Y}",
+        lines=[f"{who} expects to deliver {locked.reference} — {locked.title} by {expected_on:%A %d %B %Y}."]
+        + ([f"Previously expected by {previous:%a %d %b %Y}."] if previous else [])
+        + ([f"Their note: {note}"] if note else []),
+    )
+    return locked
+
+
+@transaction.atomic
 def comment_add(*, procurement_request, author, body, is_internal=False, files=()):
     """Post a public reply or an internal note, with attachments.
 

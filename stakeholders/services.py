@@ -95,6 +95,29 @@ def notifications_create(*, notifications, now=None) -> list[Notification]:
     return created
 
 
+def notify(*, recipient, kind, procurement_request, headline, lines, now=None) -> list[Notification]:
+    """Tell one person about a request: in the app, and by e-mail if they have an address and want that kind."""
+    from django.urls import reverse
+
+    now = now or timezone.now()
+    path = reverse("requests_app:detail", kwargs={"reference": procurement_request.reference})
+    url = settings.SITE_URL.rstrip("/") + path
+    body = [headline + ".", "", *lines, "", f"Open the request: {url}"]
+    payload = {
+        "subject": f"[{procurement_request.reference}] {headline}",
+        "headline": headline,
+        "body": "\n".join(body),
+        "path": path,
+        "url": url,
+        "reference": procurement_request.reference,
+    }
+    common = {"recipient": recipient, "kind": kind, "procurement_request": procurement_request, "payload": payload}
+    notifications = [Notification(channel=Channel.IN_APP, **common)]
+    if recipient.email and email_wanted(user_ids=[recipient.pk], kinds=[kind])(recipient.pk, kind):
+        notifications.append(Notification(channel=Channel.EMAIL, **common))
+    return notifications_create(notifications=notifications, now=now)
+
+
 def notifications_enqueue(*, ids):
     """Enqueue the delivery of these e-mails once the current transaction commits (never inside it:
     a worker must not look for a row that is not committed yet)."""
