@@ -203,7 +203,8 @@ def notification_deliver(*, notification_id, now=None) -> str:
             return "skipped: missing or being sent"
         if notification.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
             return f"skipped: {notification.status}"
-        if notification.status == DeliveryStatus.SENDING and notification.lease_until > now:
+        leased = notification.lease_until is not None and notification.lease_until > now
+        if notification.status == DeliveryStatus.SENDING and leased:
             return "skipped: claimed by another attempt"
         if notification.not_before is not None and notification.not_before > now:
             if notification.status != DeliveryStatus.HELD:
