@@ -50,6 +50,6 @@ lint: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-results
-	rm -rf var/staticfiles var/test-artifacts var/celery-broker var/test-celery-broker
+	rm -rf var/staticfiles var/test-artifacts var/celery-broker var/test-celery-broker var/test-celery-mail
 	rm -f var/celerybeat-schedule* var/test-servicedesk.sqlite3 var/test-celery-worker.log
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -587,3 +587,8 @@ class SavedQueueViewForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["name"].widget.attrs.update({"class": "form-control form-control-sm", "placeholder": "Name"})
+
+
+class ExpectedDateForm(forms.Form):
+    expected_on = forms.DateField(label="Expected by", widget=forms.DateInput(attrs={"type": "date"}))
+    note = forms.CharField(label="Note for the requester", required=False, max_length=2000)

@@ -563,6 +563,9 @@ class ProcurementRequest(models.Model):
         RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
     po_number = models.CharField("PO number", max_length=40, blank=True)
+    expected_on = models.DateField(
+        null=True, blank=True, editable=False, help_text="When the buyer expects to deliver; the requester is told."
+    )
     requires_approval = models.BooleanField(default=False, editable=False)
     # One per form rendering: a resubmitted or double-clicked form returns the first request.
     submission_token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -685,6 +688,8 @@ class EventKind(models.TextChoices):
     SLA = "sla", "SLA clock"
     REPRIORITISED = "reprioritised", "Priority or category changed"
     ROUTED = "routed", "Routed"
+    ESCALATION = "escalation", "Escalation"
+    EXPECTED_DATE = "expected_date", "Expected date set"
 
 
 class RequestEventQuerySet(models.QuerySet):

@@ -215,6 +215,14 @@ ACTION_TARGETS = {
 }
 
 
+def can_set_expected_date(user, procurement_request):
+    """The buyer working the request (or a manager) tells the requester when to expect it, while it is open."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    workable = procurement_request.is_open and procurement_request.status != Status.PENDING_APPROVAL
+    return workable and _works_it(user, procurement_request)
+
+
 def action_is_legal(action, procurement_request):
     """Whether the status table allows the action now (regardless of who asks)."""
     if action == "claim":

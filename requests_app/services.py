@@ -174,10 +174,15 @@ def procurement_request_submit(
         changes = sla_services.sla_clocks_start(procurement_request=procurement_request, at=now)
         sla_services.sla_changes_record(procurement_request=procurement_request, changes=changes)
         procurement_request, _ = _route(procurement_request, actor=None)
+        if procurement_request.assignee_id is None:
+            # Routed to a team queue: reminders start if nobody claims it.
+            sla_services.sla_reminder_start(procurement_request=procurement_request, subject="unclaimed", at=now)
     else:
         procurement_request = _transition(
             procurement_request, to_status=Status.PENDING_APPROVAL, actor=None, note=_approval_note(procurement_request)
         )
+        # The approver is asked now (the ladder's step at 0 minutes) and reminded while it waits.
+        sla_services.sla_reminder_start(procurement_request=procurement_request, subject="approval", at=now)
     return procurement_request, True
 
 
@@ -317,6 +322,9 @@ def procurement_request_approve(*, procurement_request, actor, note="", expected
         procurement_request, to_status=Status.APPROVED, actor=actor, note=note.strip(), kind=EventKind.APPROVED
     )
     routed, _ = _route(approved, actor=None)
+    if routed.assignee_id is None:
+        # Now Procurement's wait begins: nobody claiming it is reminded like a fresh submission.
+        sla_services.sla_reminder_start(procurement_request=routed, subject="unclaimed", at=timezone.now())
     return routed
 
 
@@ -566,6 +574,43 @@ def _approval_newly_needed(procurement_request):
             }
         )
     return True
+
+
+@transaction.atomic
+def procurement_request_set_expected_date(*, procurement_request, actor, expected_on, note=""):
+    """Record when the buyer expects to deliver; the requester is told (in the app, and by e-mail if they wish)."""
+    from stakeholders.models import NotificationKind
+    from stakeholders.services import notify
+
+    locked = ProcurementRequest.objects.select_for_update().select_related("requester").get(pk=procurement_request.pk)
+    if not permissions.can_set_expected_date(actor, locked):
+        raise PermissionDenied(f"You cannot set the expected date of {locked.reference}.")
+    if expected_on < timezone.localdate():
+        raise ValidationError({"expected_on": "The expected date cannot be in the past."})
+    if expected_on == locked.expected_on:
+        raise ValidationError({"expected_on": "That is already the expected date."})
+    previous, locked.expected_on = locked.expected_on, expected_on
+    locked.save(update_fields=["expected_on", "updated_at"])
+    note = (note or "").strip()
+    words = f"Expected by {expected_on:%a %d %b %Y}" + (f" (was {previous:%a %d %b %Y})" if previous else "")
+    _event(
+        locked,
+        kind=EventKind.EXPECTED_DATE,
+        actor=actor,
+        note=words + (f": {note}" if note else "."),
+        data={"expected_on": [previous.isoformat() if previous else None, expected_on.isoformat()]},
+    )
+    who = actor.get_full_name() or actor.username
+    notify(
+        recipient=locked.requester,
+        kind=NotificationKind.EXPECTED_DATE,
+        procurement_request=locked,
+        headline=f"Expected by {expected_on:%a %d %b %Y}",
+        lines=[f"{who} expects to deliver {locked.reference} — {locked.title} by {expected_on:%A %d %B %Y}."]
+        + ([f"Previously expected by {previous:%a %d %b %Y}."] if previous else [])
+        + ([f"Their note: {note}"] if note else []),
+    )
+    return locked
 
 
 @transaction.atomic

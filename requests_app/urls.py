@@ -30,6 +30,7 @@ urlpatterns = [
     path("<str:reference>/", views.RequestDetailView.as_view(), name="detail"),
     path("<str:reference>/submitted/", views.RequestConfirmationView.as_view(), name="confirmation"),
     path("<str:reference>/comments/", views.CommentCreateView.as_view(), name="comment"),
+    path("<str:reference>/expected-date/", views.ExpectedDateView.as_view(), name="expected_date"),
     path(
         "<str:reference>/attachments/<int:attachment_id>/",
         views.AttachmentDownloadView.as_view(),

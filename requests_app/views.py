@@ -24,6 +24,7 @@ from .forms import (
     AvailabilityForm,
     BulkActionForm,
     CommentForm,
+    ExpectedDateForm,
     ProcurementRequestForm,
     QueueFilterForm,
     RequestFilterForm,
@@ -189,7 +190,7 @@ def request_actions(user, procurement_request, *, bound=None):
     return [(action, ACTION_LABELS[action], form) for action, form in forms_by_action.items()]
 
 
-def detail_context(request, procurement_request, *, comment_form=None, action_forms=None):
+def detail_context(request, procurement_request, *, comment_form=None, action_forms=None, expected_form=None):
     user = request.user
     include_internal = permissions.can_view_internal(user)
     waiting_question = None
@@ -212,6 +213,12 @@ def detail_context(request, procurement_request, *, comment_form=None, action_fo
         "can_reply": permissions.can_reply(user, procurement_request),
         "comment_form": comment_form or CommentForm(allow_internal=include_internal),
         "actions": request_actions(user, procurement_request, bound=action_forms),
+        "expected_form": expected_form
+        or (
+            ExpectedDateForm(initial={"expected_on": procurement_request.expected_on}, auto_id="id_expected_%s")
+            if permissions.can_set_expected_date(user, procurement_request)
+            else None
+        ),
     }
 
 
@@ -362,6 +369,31 @@ class RequestActionView(LoginRequiredMixin, View):
             return render(request, "requests_app/_partials/action_form.html", context, status=400)
         context = detail_context(request, procurement_request, action_forms={self.action: form})
         context["open_action"] = self.action
+        return render(request, "requests_app/request_detail.html", context, status=400)
+
+
+class ExpectedDateView(LoginRequiredMixin, View):
+    """The buyer sets the date the requester can expect delivery; the requester is told."""
+
+    def post(self, request, reference):
+        procurement_request = _visible_request_or_404(request.user, reference)
+        if not permissions.can_set_expected_date(request.user, procurement_request):
+            raise PermissionDenied
+        form = ExpectedDateForm(request.POST, auto_id="id_expected_%s")
+        if form.is_valid():
+            try:
+                services.procurement_request_set_expected_date(
+                    procurement_request=procurement_request,
+                    actor=request.user,
+                    expected_on=form.cleaned_data["expected_on"],
+                    note=form.cleaned_data["note"],
+                )
+            except ValidationError as error:
+                _apply_service_errors(form, error)
+            else:
+                messages.success(request, f"{reference}: the requester is told the new expected date.")
+                return redirect("requests_app:detail", reference=reference)
+        context = detail_context(request, procurement_request, expected_form=form)
         return render(request, "requests_app/request_detail.html", context, status=400)
 
 

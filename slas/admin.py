@@ -14,6 +14,7 @@ from requests_app.admin import ReadOnlyInline, ViewOnlyAdmin
 
 from .calendars import business_calendar_create, business_calendar_holidays_import, business_calendar_version_add
 from .catalogue import working_hours_text
+from .escalation import default_ladder
 from .forms import (
     GOAL_FIELDS,
     BusinessCalendarCreateForm,
@@ -22,7 +23,17 @@ from .forms import (
     PrettyJSONField,
     SlaGoalFormSet,
 )
-from .models import BusinessCalendar, BusinessCalendarVersion, SlaClock, SlaGoal, SlaPause, SlaPolicy
+from .models import (
+    BusinessCalendar,
+    BusinessCalendarVersion,
+    EscalationEvent,
+    EscalationStep,
+    Reminder,
+    SlaClock,
+    SlaGoal,
+    SlaPause,
+    SlaPolicy,
+)
 from .policies import sla_policy_make_default
 
 # The page for the calendar's two actions (add a version, import holidays): the admin's look, one form.
@@ -293,15 +304,45 @@ class SlaGoalInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class EscalationStepInline(admin.TabularInline):
+    """The policy's escalation ladder; with no rows, the default ladder applies (shown above the goals)."""
+
+    model = EscalationStep
+    extra = 0
+    fields = [
+        "kind",
+        "value",
+        "metric",
+        "notify_assignee",
+        "notify_buyers",
+        "notify_team_lead",
+        "notify_managers",
+        "notify_department_head",
+        "notify_requester",
+        "in_app",
+        "by_email",
+    ]
+    verbose_name_plural = "escalation ladder (no rows: the default ladder applies)"
+
+
 @admin.register(SlaPolicy)
 class SlaPolicyAdmin(admin.ModelAdmin):
     list_display = ["name", "position", "is_default", "is_active", "goal_count"]
     list_filter = ["is_active", "is_default"]
     search_fields = ["name", "description"]
     # Changing the default is one step (the action below), so there is never a moment without one.
-    readonly_fields = ["is_default"]
+    readonly_fields = ["is_default", "ladder_in_force"]
     actions = ["make_default_action"]
-    inlines = [SlaGoalInline]
+    inlines = [SlaGoalInline, EscalationStepInline]
+
+    @admin.display(description="Escalation ladder in force")
+    def ladder_in_force(self, policy):
+        steps = list(policy.escalation_steps.all()) if policy.pk else []
+        rows = [
+            (step.when_text, step.recipients_text or "nobody", _channels(step)) for step in steps or default_ladder()
+        ]
+        caption = "" if steps else "The default ladder (add steps below to replace it):"
+        return format_html("{}<ul>{}</ul>", caption, format_html_join("", "<li>{}: {} ({})</li>", rows))
 
     @admin.action(description="Make the selected policy the default")
     def make_default_action(self, request, queryset):
@@ -334,6 +375,29 @@ class SlaPolicyAdmin(admin.ModelAdmin):
         if obj is not None and obj.is_default:
             return False
         return super().has_delete_permission(request, obj)
+
+
+def _channels(step):
+    return (
+        " and ".join(way for way, on in (("in the app", step.in_app), ("e-mail", step.by_email)) if on) or "no channel"
+    )
+
+
+@admin.register(EscalationEvent)
+class EscalationEventAdmin(ViewOnlyAdmin):
+    list_display = ["procurement_request", "subject", "cycle", "threshold", "collapsed_into", "created_at"]
+    list_filter = ["subject"]
+    search_fields = ["procurement_request__reference"]
+    list_select_related = ["procurement_request", "collapsed_into"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ViewOnlyAdmin):
+    list_display = ["procurement_request", "subject", "started_at", "last_step", "next_step", "next_at", "stopped_at"]
+    list_filter = ["subject"]
+    search_fields = ["procurement_request__reference"]
+    list_select_related = ["procurement_request"]
 
 
 class SlaPauseInline(ReadOnlyInline):

@@ -302,6 +302,108 @@ class Metric(models.TextChoices):
     RESOLUTION = "resolution", "Resolution"
 
 
+class StepKind(models.TextChoices):
+    PERCENT = "percent", "Percent of the goal used"
+    BEFORE_DUE = "before_due", "Business minutes before due"
+    UNCLAIMED = "unclaimed", "Unclaimed for business minutes"
+    APPROVAL = "approval", "Awaiting approval for business minutes"
+
+
+# What an escalation step is about: one of the two SLA clocks, or one of the two waits a reminder watches.
+class EscalationSubject(models.TextChoices):
+    FIRST_RESPONSE = Metric.FIRST_RESPONSE.value, Metric.FIRST_RESPONSE.label
+    RESOLUTION = Metric.RESOLUTION.value, Metric.RESOLUTION.label
+    UNCLAIMED = "unclaimed", "Unclaimed"
+    APPROVAL = "approval", "Awaiting approval"
+
+
+RECIPIENT_FIELDS = (
+    ("notify_assignee", "assignee"),
+    ("notify_buyers", "buyers"),
+    ("notify_team_lead", "team lead"),
+    ("notify_managers", "procurement managers"),
+    ("notify_department_head", "department head"),
+    ("notify_requester", "requester"),
+)
+
+
+class EscalationStep(models.Model):
+    """One rung of a policy's escalation ladder: when, who is told, and how.
+
+    A policy without steps of its own uses `slas.escalation.DEFAULT_LADDER`. Percent and
+    before-due steps are thresholds of the SLA clocks (besides the goal's warning thresholds);
+    unclaimed and approval steps count business minutes since the request started waiting.
+    """
+
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="escalation_steps")
+    kind = models.CharField(max_length=20, choices=StepKind.choices, default=StepKind.PERCENT)
+    value = models.PositiveIntegerField(
+        help_text="Percent of the goal (100 = breach, 150 = half the goal past it), or business minutes."
+    )
+    metric = models.CharField(
+        max_length=20,
+        choices=Metric.choices,
+        blank=True,
+        help_text="Percent and before-due steps: empty = both clocks.",
+    )
+    notify_assignee = models.BooleanField("assignee", default=False)
+    notify_buyers = models.BooleanField("buyers", default=False, help_text="The request's team, or every buyer.")
+    notify_team_lead = models.BooleanField("team lead", default=False)
+    notify_managers = models.BooleanField("procurement managers", default=False)
+    notify_department_head = models.BooleanField(
+        "department head", default=False, help_text="For approval steps: whoever approves (head, else managers)."
+    )
+    notify_requester = models.BooleanField("requester", default=False)
+    in_app = models.BooleanField("in the app", default=True)
+    by_email = models.BooleanField("by e-mail", default=True)
+
+    class Meta:
+        ordering = ["policy_id", "kind", "value", "metric"]
+        verbose_name = "escalation step"
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "kind", "value", "metric"], name="escalation_step_unique"),
+            models.CheckConstraint(condition=Q(kind__in=StepKind.values), name="escalation_step_kind_valid"),
+            models.CheckConstraint(
+                condition=~Q(kind=StepKind.PERCENT) | Q(value__gte=1, value__lte=1000),
+                name="escalation_step_percent_range",
+                violation_error_message="A percent step is from 1 to 1000 %.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=[StepKind.PERCENT, StepKind.BEFORE_DUE]) | Q(metric=""),
+                name="escalation_step_metric_for_clocks",
+                violation_error_message="Only percent and before-due steps concern one clock.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.when_text}: {self.recipients_text or 'nobody'}"
+
+    @property
+    def when_text(self):
+        clock = f" of {Metric(self.metric).label.lower()}" if self.metric else ""
+        if self.kind == StepKind.PERCENT:
+            return f"{self.value} %{clock}" + (" (breach)" if self.value == 100 else "")
+        if self.kind == StepKind.BEFORE_DUE:
+            return f"{self.value} min before due{clock}"
+        if self.kind == StepKind.UNCLAIMED:
+            return f"unclaimed after {self.value} min"
+        return f"awaiting approval after {self.value} min" if self.value else "approval requested"
+
+    @property
+    def recipients_text(self):
+        return ", ".join(label for field, label in RECIPIENT_FIELDS if getattr(self, field))
+
+    @property
+    def threshold(self):
+        """The key of the threshold this step fires at: percent (> 0), minus minutes before due, or minutes waited."""
+        return -self.value if self.kind == StepKind.BEFORE_DUE else self.value
+
+    def applies_to(self, subject):
+        if self.kind in (StepKind.PERCENT, StepKind.BEFORE_DUE):
+            return subject in Metric.values and self.metric in ("", subject)
+        return self.kind == subject
+
+
 class PauseReason(models.TextChoices):
     WAITING_FOR_REQUESTER = "waiting_for_requester", "Waiting for requester"
     PENDING_APPROVAL = "pending_approval", "Pending approval"
@@ -369,7 +471,9 @@ class SlaClock(models.Model):
     elapsed_business = models.PositiveIntegerField(default=0, help_text="Seconds, as of computed_at.")
     computed_at = models.DateTimeField()
     due_at = models.DateTimeField(null=True, blank=True, help_text="Empty while paused.")
-    next_threshold = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Percent.")
+    next_threshold = models.SmallIntegerField(
+        null=True, blank=True, help_text="Percent of the goal, or minus N for an escalation step N minutes before due."
+    )
     next_threshold_at = models.DateTimeField(null=True, blank=True)
     last_threshold = models.PositiveSmallIntegerField(
         default=0, help_text="Percent: the highest threshold reached so far (100 = the goal is used up), 0 = none."
@@ -400,8 +504,10 @@ class SlaClock(models.Model):
                 name="sla_clock_stops_after_start",
             ),
             models.CheckConstraint(
-                condition=Q(next_threshold__isnull=True) | Q(next_threshold__gte=1, next_threshold__lte=100),
-                name="sla_clock_threshold_percent",
+                condition=Q(next_threshold__isnull=True)
+                | Q(next_threshold__gte=1, next_threshold__lte=1000)
+                | Q(next_threshold__lte=-1),
+                name="sla_clock_threshold_key",
             ),
         ]
         indexes = [
@@ -453,3 +559,82 @@ class SlaPause(models.Model):
 
     def __str__(self):
         return f"{self.get_reason_display()} from {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class EscalationEvent(models.Model):
+    """One threshold of one clock cycle (or one step of a reminder) that fired: exactly once.
+
+    Keyed by (request, subject, cycle, threshold) rather than by clock row, so that rebuilding the
+    clocks from the history (`sla_recompute`) can never fire a threshold a second time. When a
+    crossing passes several thresholds at once, every one gets its row and the lower ones point at
+    the highest (`collapsed_into`), which alone carries the notifications.
+    """
+
+    procurement_request = models.ForeignKey(
+        "requests_app.ProcurementRequest", on_delete=models.CASCADE, related_name="escalations"
+    )
+    subject = models.CharField(max_length=20, choices=EscalationSubject.choices)
+    cycle = models.PositiveSmallIntegerField(default=1)
+    threshold = models.IntegerField(
+        help_text="Percent of the goal; minus N for N minutes before due; business minutes waited for reminders."
+    )
+    collapsed_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="collapsed"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["procurement_request", "subject", "cycle", "threshold"], name="escalation_event_once"
+            ),
+            models.CheckConstraint(condition=Q(subject__in=EscalationSubject.values), name="escalation_subject_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.procurement_request_id} {self.subject} #{self.cycle} at {self.threshold}"
+
+
+class ReminderQuerySet(models.QuerySet):
+    def due(self, moment):
+        return self.filter(stopped_at__isnull=True, next_at__lte=moment)
+
+
+class Reminder(models.Model):
+    """A request waiting for someone — a buyer to claim it, its approver to decide — counted in business time.
+
+    The same machinery as the clocks: the instant of the next step is stored (`next_at`), the minute
+    sweep fires what is due and advances it, and each step fires once (EscalationEvent). A reminder
+    whose wait is over (claimed, decided, cancelled) is stopped by the sweep when its next step comes.
+    """
+
+    procurement_request = models.ForeignKey(
+        "requests_app.ProcurementRequest", on_delete=models.CASCADE, related_name="reminders"
+    )
+    subject = models.CharField(
+        max_length=20, choices=[(EscalationSubject.UNCLAIMED, "Unclaimed"), (EscalationSubject.APPROVAL, "Approval")]
+    )
+    policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField()
+    last_step = models.IntegerField(default=-1, help_text="Business minutes of the last step fired; -1 = none.")
+    next_step = models.PositiveIntegerField(null=True, blank=True, help_text="Business minutes.")
+    next_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReminderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["procurement_request", "subject"], name="reminder_one_per_wait"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_at"], condition=Q(stopped_at__isnull=True, next_at__isnull=False), name="reminder_next"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_subject_display()} reminder of request {self.procurement_request_id}"

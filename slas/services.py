@@ -11,15 +11,19 @@ stops, then stores the derived values (elapsed, due, next threshold, breached, m
 sweeps and dashboards filter and sort in SQL.
 """
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from requests_app.models import Status
+from requests_app.models import CLAIMABLE_STATUSES, Status
 
-from .models import Metric, SlaClock, SlaPause
+from . import escalation
+from .models import EscalationSubject, Metric, Reminder, SlaClock, SlaPause
 from .policies import sla_goal_for
+
+logger = logging.getLogger(__name__)
 
 # While the request is in one of these statuses, its resolution clock does not run.
 RESOLUTION_PAUSING_STATUSES = {
@@ -36,6 +40,8 @@ class ClockChange:
     metric: str
     verb: str  # started, paused, resumed, stopped, continued, goal changed
     detail: str = ""
+    # Thresholds the change made the clock reach (a goal lowered past them): escalated by sla_changes_record.
+    crossing: "ThresholdCrossing | None" = field(default=None, compare=False)
 
     def describe(self):
         label = Metric(self.metric).label
@@ -71,19 +77,59 @@ def clock_refresh(clock, *, now=None, pure_calendar=None):
             clock.started_at, clock.goal_seconds, [(start, end) for start, end in pauses if end is not None]
         )
     clock.met = None if clock.stopped_at is None else not clock.breached
-    thresholds = sorted({*(clock.goal.warning_thresholds if clock.goal else []), BREACH_PERCENT})
-    # Reached when elapsed >= percent of the goal: the same test as the threshold's instant (SLA-SEMANTICS).
+    # The goal's warnings, the breach and the escalation ladder's steps (percent, minutes before due).
+    thresholds = escalation.clock_thresholds(clock)
+    # Reached when elapsed >= its share of the goal: the same test as the threshold's instant (SLA-SEMANTICS).
     clock.last_threshold = max(
-        (percent for percent in thresholds if clock.elapsed_business * 100 >= percent * clock.goal_seconds), default=0
+        (key for key, needed in thresholds if key > 0 and clock.elapsed_business >= needed), default=0
     )
     clock.next_threshold, clock.next_threshold_at = None, None
     if clock.stopped_at is None and clock.paused_since is None:
-        for percent in thresholds:
-            instant = calendar.threshold_at(clock.started_at, clock.goal_seconds, percent, pauses)
+        for key, needed in thresholds:
+            if needed <= clock.elapsed_business:
+                continue  # reached already: its instant is not after measured_to
+            instant = calendar.due_at(clock.started_at, needed, pauses)
             if instant is not None and instant > measured_to:
-                clock.next_threshold, clock.next_threshold_at = percent, instant
+                clock.next_threshold, clock.next_threshold_at = key, instant
                 break
     return clock
+
+
+# What clock_refresh recomputes: the sweep saves only these.
+REFRESHED_FIELDS = (
+    "elapsed_business",
+    "computed_at",
+    "due_at",
+    "breached",
+    "ever_breached",
+    "breached_at",
+    "met",
+    "last_threshold",
+    "next_threshold",
+    "next_threshold_at",
+    "updated_at",
+)
+
+
+def _refresh_crossing(clock, *, now, cause=""):
+    """Refresh a stored, running clock and return the thresholds that made it reach (None if none)."""
+    reached_before = clock.last_threshold
+    goal_before, elapsed_before = clock.goal_seconds, clock.elapsed_business
+    clock_refresh(clock, now=now)
+    thresholds = escalation.thresholds_crossed(clock, goal_seconds_before=goal_before, elapsed_before=elapsed_before)
+    if not thresholds or clock.stopped_at is not None:
+        return None  # a stopped clock has nobody left to warn: a met clock never escalates
+    return ThresholdCrossing(
+        clock.pk,
+        clock.procurement_request_id,
+        clock.metric,
+        clock.cycle,
+        reached_before,
+        clock.last_threshold,
+        thresholds=thresholds,
+        clock=clock,
+        cause=cause,
+    )
 
 
 def _save(clock, now):
@@ -142,7 +188,7 @@ def _current(procurement_request, metric):
     return (
         SlaClock.objects.select_for_update(of=("self",))
         .filter(procurement_request=procurement_request, metric=metric, is_current=True)
-        .select_related("calendar", "goal")
+        .select_related("calendar", "goal__policy")
         .first()
     )
 
@@ -153,8 +199,10 @@ def _pause(clock, *, at, reason):
     at = max(at, clock.started_at)  # clock skew between processes must not put a pause before the start
     SlaPause.objects.create(clock=clock, started_at=at, reason=reason)
     clock.paused_since = at
-    _save(clock, at)
-    return ClockChange(clock.metric, "paused", reason.replace("_", " "))
+    # A threshold reached since the last sweep, before this pause, is still told.
+    crossing = _refresh_crossing(clock, now=at)
+    clock.save()
+    return ClockChange(clock.metric, "paused", reason.replace("_", " "), crossing=crossing)
 
 
 def _resume(clock, *, at):
@@ -280,12 +328,25 @@ def sla_clocks_rematch(*, procurement_request, at, matching=None) -> list[ClockC
             continue
         old_seconds = clock.goal_seconds
         clock.goal, clock.goal_seconds, clock.calendar = goal, new_seconds, goal.calendar
-        _save(clock, at)
+        crossing = _refresh_crossing(clock, now=at, cause="goal changed")
+        clock.save()
         detail = f"goal {business_duration(old_seconds)} → {business_duration(new_seconds)} ({goal.policy.name})"
         if clock.breached:
             detail += f"; already exceeded, breached since {timezone.localtime(clock.breached_at):%a %d %b %H:%M}"
-        changes.append(ClockChange(metric, "goal changed", detail))
+        changes.append(ClockChange(metric, "goal changed", detail, crossing=crossing))
     return changes
+
+
+SUMMARY_FIELDS = ("sla_due_at", "sla_threshold", "sla_breached")
+
+
+def _summary(rows):
+    """The request's SLA summary from its running clocks' (due_at, paused_since, last_threshold, breached)."""
+    return {
+        "sla_due_at": min((due for due, paused, _, _ in rows if due is not None and paused is None), default=None),
+        "sla_threshold": max((threshold for _, _, threshold, _ in rows), default=0),
+        "sla_breached": any(breached for *_, breached in rows),
+    }
 
 
 def sla_summary_update(*, procurement_request):
@@ -293,12 +354,7 @@ def sla_summary_update(*, procurement_request):
     from requests_app.models import ProcurementRequest
 
     running = SlaClock.objects.current().running().filter(procurement_request=procurement_request)
-    rows = list(running.values_list("due_at", "paused_since", "last_threshold", "breached"))
-    summary = {
-        "sla_due_at": min((due for due, paused, _, _ in rows if due is not None and paused is None), default=None),
-        "sla_threshold": max((threshold for _, _, threshold, _ in rows), default=0),
-        "sla_breached": any(breached for *_, breached in rows),
-    }
+    summary = _summary(list(running.values_list("due_at", "paused_since", "last_threshold", "breached")))
     if any(getattr(procurement_request, field) != value for field, value in summary.items()):
         ProcurementRequest.objects.filter(pk=procurement_request.pk).update(**summary)
         for field, value in summary.items():
@@ -306,18 +362,49 @@ def sla_summary_update(*, procurement_request):
     return summary
 
 
+def _summaries_update(requests):
+    """sla_summary_update for a batch of locked requests: one read, and one write for those that changed."""
+    from requests_app.models import ProcurementRequest
+
+    rows = {pk: [] for pk in requests}
+    running = SlaClock.objects.current().running().filter(procurement_request_id__in=rows)
+    for pk, *row in running.values_list(
+        "procurement_request_id", "due_at", "paused_since", "last_threshold", "breached"
+    ):
+        rows[pk].append(row)
+    changed = []
+    for pk, procurement_request in requests.items():
+        summary = _summary(rows[pk])
+        if any(getattr(procurement_request, field) != value for field, value in summary.items()):
+            for field, value in summary.items():
+                setattr(procurement_request, field, value)
+            changed.append(procurement_request)
+    ProcurementRequest.objects.bulk_update(changed, SUMMARY_FIELDS)
+
+
 def sla_changes_record(*, procurement_request, changes):
-    """After an event changed clocks: one timeline line naming the changes, and the request's SLA summary."""
+    """After an event changed clocks: one timeline line naming the changes, the request's SLA summary,
+    and the escalation of any threshold the change made a clock reach (in the event's transaction)."""
     changes = [change for change in changes if change]
     if not changes:
         return None
     sla_summary_update(procurement_request=procurement_request)
-    return sla_timeline_record(procurement_request=procurement_request, changes=changes)
+    line = sla_timeline_record(procurement_request=procurement_request, changes=changes)
+    crossings = [change.crossing for change in changes if change.crossing]
+    if crossings:
+        escalation.escalations_record(
+            crossings=[c.to_escalation() for c in crossings], now=crossings[0].clock.computed_at
+        )
+    return line
 
 
 @dataclass(frozen=True)
 class ThresholdCrossing:
-    """A clock reached one or more thresholds since its state was last stored (for escalation)."""
+    """A clock reached one or more thresholds since its state was last stored (for escalation).
+
+    `from_percent`/`to_percent` are the highest percent thresholds before and after; `thresholds`
+    names every threshold reached (percent, or minus minutes before due), in the order reached.
+    """
 
     clock_id: int
     procurement_request_id: int
@@ -325,6 +412,36 @@ class ThresholdCrossing:
     cycle: int
     from_percent: int
     to_percent: int
+    thresholds: tuple[int, ...] = field(default=(), compare=False)
+    clock: SlaClock | None = field(default=None, compare=False, repr=False)
+    cause: str = field(default="", compare=False)
+
+    def to_escalation(self):
+        clock = self.clock
+        return escalation.Crossing(
+            procurement_request_id=self.procurement_request_id,
+            subject=self.metric,
+            cycle=self.cycle,
+            thresholds=self.thresholds,
+            policy=clock.goal.policy if clock.goal else None,
+            calendar=clock.calendar.to_clock(),
+            clock=clock,
+            cause=self.cause,
+        )
+
+
+# A fixed key for PostgreSQL's advisory lock: one sweep at a time, whatever runs it.
+SWEEP_LOCK_KEY = 0x5D_5EE7
+
+
+def _sweep_lock_taken():
+    """Whether this transaction got the sweep lock (released at commit). SQLite has no such lock:
+    there, the row locks' absence is made up for by its single writer."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SWEEP_LOCK_KEY])
+        return cursor.fetchone()[0]
 
 
 def sla_clocks_sweep(*, now=None, batch_size=500) -> list[ThresholdCrossing]:
@@ -344,37 +461,128 @@ def sla_clocks_sweep(*, now=None, batch_size=500) -> list[ThresholdCrossing]:
         with transaction.atomic():
             due = SlaClock.objects.needing_refresh(now).order_by().values_list("procurement_request_id", flat=True)
             candidates = list(dict.fromkeys(due[: batch_size * 2]))[:batch_size]
+            # Taken only when there is work, so that an idle minute stays one query. Two beats started
+            # by mistake: the second finds the lock held and leaves the minute to the first.
+            if not candidates or not _sweep_lock_taken():
+                if candidates:
+                    logger.info("Another SLA sweep holds the lock; this one stands down.")
+                return crossings
             locked = {
                 request.pk: request
                 for request in ProcurementRequest.objects.select_for_update(skip_locked=True)
                 .filter(pk__in=candidates)
                 .only("pk", "sla_due_at", "sla_threshold", "sla_breached")
             }
+            # Read after the locks: a crossing another sweep or an event just stored is not seen twice.
             clocks = (
                 SlaClock.objects.needing_refresh(now)
                 .filter(procurement_request_id__in=locked)
-                .select_related("goal", "calendar")
-                .prefetch_related("pauses", "calendar__versions")
+                .select_related("goal__policy", "calendar")
+                .prefetch_related("pauses", "calendar__versions", "goal__policy__escalation_steps")
             )
+            batch = []
             for clock in clocks:
-                reached_before = clock.last_threshold
-                clock_refresh(clock, now=now)
-                clock.save()
-                if clock.last_threshold > reached_before:
-                    crossings.append(
-                        ThresholdCrossing(
-                            clock.pk,
-                            clock.procurement_request_id,
-                            clock.metric,
-                            clock.cycle,
-                            reached_before,
-                            clock.last_threshold,
-                        )
-                    )
-            for procurement_request in locked.values():
-                sla_summary_update(procurement_request=procurement_request)
+                crossing = _refresh_crossing(clock, now=now)
+                clock.save(update_fields=REFRESHED_FIELDS)
+                if crossing is not None:
+                    batch.append(crossing)
+            _summaries_update(locked)
+            escalation.escalations_record(crossings=[crossing.to_escalation() for crossing in batch], now=now)
+            crossings += batch
         if not locked or len(candidates) < batch_size:
             return crossings
+
+
+# --- Reminders: requests waiting for a claim or an approval -----------------------------------------
+
+
+def _still_waiting(reminder, procurement_request):
+    if reminder.subject == EscalationSubject.APPROVAL:
+        return procurement_request.status == Status.PENDING_APPROVAL
+    return procurement_request.status in CLAIMABLE_STATUSES and procurement_request.assignee_id is None
+
+
+def _reminder_advance(reminder, *, now, calendar):
+    """Steps reached since the last one fired (a Crossing, or None), and the next step's instant stored."""
+    steps = sorted({step.value for step in escalation.ladder_for(reminder.policy) if step.applies_to(reminder.subject)})
+    elapsed = calendar.business_seconds(reminder.started_at, max(now, reminder.started_at))
+    reached = tuple(minutes for minutes in steps if reminder.last_step < minutes and minutes * 60 <= elapsed)
+    if reached:
+        reminder.last_step = reached[-1]
+    upcoming = [minutes for minutes in steps if minutes * 60 > elapsed]
+    reminder.next_step = upcoming[0] if upcoming else None
+    reminder.next_at = calendar.due_at(reminder.started_at, upcoming[0] * 60) if upcoming else None
+    if not reached:
+        return None
+    return escalation.Crossing(
+        procurement_request_id=reminder.procurement_request_id,
+        subject=reminder.subject,
+        cycle=1,
+        thresholds=reached,
+        policy=reminder.policy,
+        calendar=calendar,
+    )
+
+
+@transaction.atomic
+def sla_reminder_start(*, procurement_request, subject, at):
+    """Start counting a wait (unclaimed, or awaiting approval) in the request's business calendar.
+
+    Called by the live lifecycle (submission, approval), never by the replay. A step at 0 minutes
+    (the approver is asked) fires at once, in this transaction.
+    """
+    goal = _goal_for(procurement_request)
+    reminder, created = Reminder.objects.get_or_create(
+        procurement_request=procurement_request,
+        subject=subject,
+        defaults={"policy": goal.policy, "calendar": goal.calendar, "started_at": at},
+    )
+    if not created:
+        return reminder
+    crossing = _reminder_advance(reminder, now=at, calendar=goal.calendar.to_clock())
+    reminder.save()
+    if crossing is not None:
+        escalation.escalations_record(crossings=[crossing], now=at)
+    return reminder
+
+
+def sla_reminders_sweep(*, now=None, batch_size=500) -> int:
+    """Fire the reminders whose next step has come, in bounded batches; returns how many crossings fired.
+
+    Like the clock sweep: requests locked first (skipping those an event holds), the advisory lock
+    when there is work, and a reminder whose wait is over is stopped instead of fired.
+    """
+    from requests_app.models import ProcurementRequest
+
+    now = now or timezone.now()
+    fired = 0
+    while True:
+        with transaction.atomic():
+            due = Reminder.objects.due(now).order_by("next_at").values_list("procurement_request_id", flat=True)
+            candidates = list(dict.fromkeys(due[:batch_size]))
+            if not candidates or not _sweep_lock_taken():
+                return fired
+            locked = ProcurementRequest.objects.select_for_update(skip_locked=True).only("pk", "status", "assignee_id")
+            locked = {request.pk: request for request in locked.filter(pk__in=candidates)}
+            reminders = (
+                Reminder.objects.due(now)
+                .filter(procurement_request_id__in=locked)
+                .select_related("policy", "calendar")
+                .prefetch_related("calendar__versions", "policy__escalation_steps")
+            )
+            crossings = []
+            for reminder in reminders:
+                if not _still_waiting(reminder, locked[reminder.procurement_request_id]):
+                    reminder.stopped_at, reminder.next_step, reminder.next_at = now, None, None
+                else:
+                    crossing = _reminder_advance(reminder, now=now, calendar=reminder.calendar.to_clock())
+                    if crossing is not None:
+                        crossings.append(crossing)
+                reminder.save(update_fields=["last_step", "next_step", "next_at", "stopped_at"])
+            escalation.escalations_record(crossings=crossings, now=now)
+            fired += len(crossings)
+        if not locked or len(candidates) < batch_size:
+            return fired
 
 
 def sla_timeline_record(*, procurement_request, changes=(), note="", at=None):

@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from .models import Department, Membership, Profile
+from .models import Department, Membership, Notification, NotificationPreference, Profile
+from .services import notifications_retry
 
 
 class MembershipInline(admin.TabularInline):
@@ -35,3 +36,46 @@ class ProfileAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__first_name", "user__last_name"]
     autocomplete_fields = ["user"]
     list_select_related = ["user"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """The outbox: what was sent, what waits (held for quiet hours, backing off) and what failed."""
+
+    list_display = ["created_at", "recipient", "kind", "channel", "status", "attempts", "subject", "sent_at", "read_at"]
+    list_filter = ["status", "channel", "kind"]
+    search_fields = ["recipient__username", "recipient__email", "procurement_request__reference", "last_error"]
+    list_select_related = ["recipient"]
+    date_hierarchy = "created_at"
+    actions = ["retry_action"]
+    fields = [
+        ("recipient", "kind", "channel"),
+        ("procurement_request", "escalation"),
+        ("status", "attempts", "not_before", "lease_until", "queued_at"),
+        ("sent_at", "read_at", "created_at"),
+        "last_error",
+        "payload",
+    ]
+    readonly_fields = [name for row in fields for name in (row if isinstance(row, tuple) else (row,))]
+
+    @admin.action(description="Retry sending the selected e-mails")
+    def retry_action(self, request, queryset):
+        count = notifications_retry(ids=queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            f"{count} e-mail{'s' if count != 1 else ''} queued again (sent ones were left alone).",
+            messages.SUCCESS,
+        )
+
+    def has_add_permission(self, request):
+        return False  # written by the services only
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None  # the list and its action; rows themselves are read-only
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "kind", "by_email"]
+    list_filter = ["kind", "by_email"]
+    search_fields = ["user__username"]

@@ -3,6 +3,8 @@ import zoneinfo
 from django import forms
 from django.conf import settings
 
+from .models import NotificationKind
+
 
 class PersonalSettingsForm(forms.Form):
     time_zone = forms.ChoiceField(
@@ -17,3 +19,13 @@ class PersonalSettingsForm(forms.Form):
         self.fields["time_zone"].choices = [("", desk)] + [
             (zone, zone.replace("_", " ")) for zone in sorted(zoneinfo.available_timezones()) if "/" in zone
         ]
+
+
+class NotificationPreferencesForm(forms.Form):
+    email_kinds = forms.MultipleChoiceField(
+        label="Also send me an e-mail for",
+        choices=NotificationKind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Every notice appears under the bell in any case. Unticked kinds are not e-mailed to you.",
+    )

@@ -3,6 +3,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -116,3 +117,129 @@ def profile_for(user) -> Profile:
         return user.profile
     except Profile.DoesNotExist:
         return Profile(user=user)
+
+
+class NotificationKind(models.TextChoices):
+    SLA_WARNING = "sla_warning", "SLA warnings"
+    SLA_BREACH = "sla_breach", "SLA breaches"
+    UNCLAIMED = "unclaimed", "Unclaimed requests"
+    APPROVAL = "approval", "Approvals waiting"
+    EXPECTED_DATE = "expected_date", "New expected dates"
+
+
+class Channel(models.TextChoices):
+    IN_APP = "in_app", "In the app"
+    EMAIL = "email", "E-mail"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    HELD = "held", "Held (quiet hours)"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+# Rows the outbox still has to deliver.
+OUTSTANDING_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.HELD, DeliveryStatus.SENDING)
+
+
+class NotificationQuerySet(models.QuerySet):
+    def in_app_for(self, user):
+        return self.filter(recipient=user, channel=Channel.IN_APP)
+
+    def unread(self):
+        return self.filter(read_at__isnull=True)
+
+    def outstanding(self):
+        return self.filter(status__in=OUTSTANDING_STATUSES)
+
+
+class Notification(models.Model):
+    """What one person is told, on one channel: the outbox row for e-mail, the bell's item in the app.
+
+    Written in the transaction of the event that caused it; e-mail rows are delivered by the
+    `stakeholders.deliver_notification` task (enqueued on commit) and, should that message be lost,
+    picked up again by the minute sweep. In-app rows are `sent` as soon as they exist.
+    """
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    procurement_request = models.ForeignKey(
+        "requests_app.ProcurementRequest",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    escalation = models.ForeignKey(
+        "slas.EscalationEvent", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    payload = models.JSONField(default=dict, blank=True, help_text="Subject, text and link, as written when created.")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="Held until then: quiet hours, or the back-off after a failure."
+    )
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker is sending it until then.")
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When a delivery task was last enqueued.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["escalation", "recipient", "channel"],
+                condition=Q(escalation__isnull=False),
+                name="notification_once_per_escalation",
+            ),
+            models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="notification_status_valid"),
+            models.CheckConstraint(condition=Q(channel__in=Channel.values), name="notification_channel_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "-created_at"], condition=Q(channel="in_app"), name="notification_inbox"),
+            # The bell: one user's unread count.
+            models.Index(
+                fields=["recipient"], condition=Q(channel="in_app", read_at__isnull=True), name="notification_unread"
+            ),
+            # The sweep's outbox question: its cost follows what is outstanding, not the history.
+            models.Index(
+                fields=["queued_at"],
+                condition=Q(status__in=[status.value for status in OUTSTANDING_STATUSES]),
+                name="notification_outbox",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} to {self.recipient} ({self.get_channel_display()}, {self.status})"
+
+    @property
+    def subject(self):
+        return self.payload.get("subject", "")
+
+    @property
+    def url(self):
+        return self.payload.get("path", "")
+
+
+class NotificationPreference(models.Model):
+    """Whether a person wants one kind of notice by e-mail too (in the app it always appears)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    by_email = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["user_id", "kind"]
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_unique")]
+
+    def __str__(self):
+        return f"{self.user}: {self.get_kind_display()} by e-mail {'on' if self.by_email else 'off'}"

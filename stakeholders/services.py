@@ -1,13 +1,33 @@
-"""Writes for departments and people."""
+"""Writes for departments, people, and what people are told (notifications)."""
 
+import functools
+import logging
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.core.mail import EmailMessage
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
 
-from .models import Department, Membership, Profile
+from .models import (
+    Channel,
+    DeliveryStatus,
+    Department,
+    Membership,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+    Profile,
+)
 from .roles import Role, roles_sync
+
+logger = logging.getLogger(__name__)
 
 
 def roles_ensure():
@@ -60,3 +80,269 @@ def profile_update(*, user, actor, time_zone=UNCHANGED, away_until=UNCHANGED) ->
         profile.full_clean()
         profile.save(update_fields=list(changes))
     return profile
+
+
+# --- Notifications: the outbox -------------------------------------------------------------------
+#
+# A notice is a `Notification` row per person and channel, written in the transaction of the event
+# that caused it. In-app rows are delivered by existing. E-mail rows are sent by the
+# `stakeholders.deliver_notification` task, enqueued when that transaction commits; when the broker
+# is down the rows simply wait, and the minute sweep (`notifications_requeue`) enqueues again every
+# e-mail whose task may have been lost. Delivery claims the row with a lease before sending, so a
+# redelivered or duplicated task never sends twice; see `notification_deliver` for the one edge.
+
+
+def email_wanted(*, user_ids, kinds):
+    """A predicate (user_id, kind) -> whether that person wants that kind by e-mail (yes unless they said no)."""
+    refused = set(
+        NotificationPreference.objects.filter(user_id__in=user_ids, kind__in=kinds, by_email=False).values_list(
+            "user_id", "kind"
+        )
+    )
+    return lambda user_id, kind: (user_id, kind) not in refused
+
+
+@transaction.atomic
+def notifications_create(*, notifications, now=None) -> list[Notification]:
+    """Store unsaved notices; in-app ones are delivered by this, e-mails are enqueued when the transaction commits."""
+    now = now or timezone.now()
+    for notification in notifications:
+        notification.created_at = now
+        if notification.channel == Channel.IN_APP:
+            notification.status, notification.sent_at = DeliveryStatus.SENT, now
+        else:
+            held = notification.not_before is not None and notification.not_before > now
+            notification.status = DeliveryStatus.HELD if held else DeliveryStatus.PENDING
+            notification.queued_at = now
+    created = Notification.objects.bulk_create(notifications)
+    notifications_enqueue(
+        ids=[n.pk for n in created if n.channel == Channel.EMAIL and n.status == DeliveryStatus.PENDING]
+    )
+    return created
+
+
+def notify(*, recipient, kind, procurement_request, headline, lines, now=None) -> list[Notification]:
+    """Tell one person about a request: in the app, and by e-mail if they have an address and want that kind."""
+    from django.urls import reverse
+
+    now = now or timezone.now()
+    path = reverse("requests_app:detail", kwargs={"reference": procurement_request.reference})
+    url = settings.SITE_URL.rstrip("/") + path
+    body = [headline + ".", "", *lines, "", f"Open the request: {url}"]
+    payload = {
+        "subject": f"[{procurement_request.reference}] {headline}",
+        "headline": headline,
+        "body": "\n".join(body),
+        "path": path,
+        "url": url,
+        "reference": procurement_request.reference,
+    }
+    common = {"recipient": recipient, "kind": kind, "procurement_request": procurement_request, "payload": payload}
+    notifications = [Notification(channel=Channel.IN_APP, **common)]
+    if recipient.email and email_wanted(user_ids=[recipient.pk], kinds=[kind])(recipient.pk, kind):
+        notifications.append(Notification(channel=Channel.EMAIL, **common))
+    return notifications_create(notifications=notifications, now=now)
+
+
+def notifications_enqueue(*, ids):
+    """Enqueue the delivery of these e-mails once the current transaction commits (never inside it:
+    a worker must not look for a row that is not committed yet)."""
+    if ids:
+        transaction.on_commit(functools.partial(_publish_deliveries, tuple(ids)))
+
+
+def _publish_deliveries(ids):
+    from .tasks import deliver_notification
+
+    published = 0
+    try:
+        # One producer (one broker connection) for the whole batch, not one per message.
+        with deliver_notification.app.producer_or_acquire() as producer:
+            for notification_id in ids:
+                deliver_notification.apply_async((notification_id,), producer=producer)
+                published += 1
+    except Exception:
+        # The broker is unreachable (any kombu/redis error). The event that wrote these rows has
+        # committed and must not fail now: the rows stay pending and the minute sweep enqueues
+        # them again once the broker answers.
+        logger.warning(
+            "Could not enqueue %d of %d e-mail deliveries; the sweep retries them.",
+            len(ids) - published,
+            len(ids),
+            exc_info=True,
+        )
+
+
+def _retry_delay(attempts):
+    """Exponential back-off after the n-th failed attempt: base, 2 × base, 4 × base …"""
+    return timedelta(seconds=settings.NOTIFICATION_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+
+
+def _email_message(notification):
+    payload = notification.payload
+    domain = urlsplit(settings.SITE_URL).hostname or "servicedesk.invalid"
+    return EmailMessage(
+        # A title with a line break must not break the header (nor fail every attempt).
+        subject=" ".join(payload.get("subject", "").split()),
+        body=payload.get("body", ""),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.recipient.email],
+        headers={
+            # The same Message-ID on every attempt: a rare second copy (see notification_deliver) is
+            # recognisably the same message, and mail clients that de-duplicate show it once.
+            "Message-ID": f"<notification-{notification.pk}@{domain}>",
+            "X-Servicedesk-Notification": str(notification.pk),
+        },
+    )
+
+
+def _commit_without_waiting_for_the_disk():
+    # The "sent" mark commits a moment after the e-mail left: waiting for the WAL flush (milliseconds)
+    # would widen the window in which a killed worker leaves a sent e-mail unmarked. The price is a
+    # database crash within the WAL writer's delay losing the mark: the same at-least-once edge.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def notification_deliver(*, notification_id, now=None) -> str:
+    """Send one e-mail notice, at most once per claim; returns what happened.
+
+    1. Claim: lock the row (skipping it when another worker holds it), check it still needs sending
+       and is not held, then mark it `sending` with a lease and count the attempt, and commit.
+       A task delivered twice, or redelivered after a crash, finds the claim and leaves the row.
+    2. Send: lock the row again, mark it `sent`, hand the e-mail to the backend, commit. A failure
+       rolls the mark back; the row gets a back-off, or `failed` after the last attempt.
+
+    The at-least-once edge: a worker killed after the e-mail left but before the second commit
+    leaves the row `sending`; when its lease has expired the sweep sends it again. That is the
+    only way a second copy (with the same Message-ID) can go out.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(pk=notification_id, channel=Channel.EMAIL)
+            .first()
+        )
+        if notification is None:
+            return "skipped: missing or being sent"
+        if notification.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
+            return f"skipped: {notification.status}"
+        leased = notification.lease_until is not None and notification.lease_until > now
+        if notification.status == DeliveryStatus.SENDING and leased:
+            return "skipped: claimed by another attempt"
+        if notification.not_before is not None and notification.not_before > now:
+            if notification.status != DeliveryStatus.HELD:
+                notification.status = DeliveryStatus.HELD
+                notification.save(update_fields=["status"])
+            return "held"
+        notification.status = DeliveryStatus.SENDING
+        notification.lease_until = now + timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
+        notification.attempts += 1
+        notification.save(update_fields=["status", "lease_until", "attempts"])
+        claim = notification.attempts
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.select_for_update().select_related("recipient").get(pk=notification_id)
+            if notification.status != DeliveryStatus.SENDING or notification.attempts != claim:
+                return "skipped: the claim was taken over"
+            notification.status, notification.sent_at = DeliveryStatus.SENT, timezone.now()
+            notification.lease_until, notification.last_error = None, ""
+            notification.save(update_fields=["status", "sent_at", "lease_until", "last_error"])
+            _commit_without_waiting_for_the_disk()
+            _email_message(notification).send()
+    except Exception as error:
+        # Any failure to send (SMTP refused, timeout, bad address): recorded on the row, retried later.
+        return _delivery_failed(notification_id, claim=claim, error=error)
+    return "sent"
+
+
+@transaction.atomic
+def _delivery_failed(notification_id, *, claim, error):
+    notification = Notification.objects.select_for_update().get(pk=notification_id)
+    if notification.status != DeliveryStatus.SENDING or notification.attempts != claim:
+        return "skipped: the claim was taken over"
+    notification.last_error = f"{type(error).__name__}: {error}"[:2000]
+    notification.lease_until = None
+    if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+        notification.status = DeliveryStatus.FAILED
+        logger.error("Notification %s failed after %s attempts: %s", notification_id, claim, notification.last_error)
+    else:
+        notification.status = DeliveryStatus.PENDING
+        notification.not_before = timezone.now() + _retry_delay(notification.attempts)
+    notification.save(update_fields=["status", "last_error", "lease_until", "not_before"])
+    return f"{notification.status}: {notification.last_error}"
+
+
+def notifications_requeue(*, now=None, batch_size=500) -> int:
+    """Enqueue again the e-mails whose delivery task may be lost; returns how many.
+
+    Run by the minute sweep. An e-mail qualifies when its last enqueueing is older than
+    NOTIFICATION_REQUEUE_AFTER_SECONDS and it is pending (the broker was down, the message was lost
+    with a worker, a back-off ended), held until a moment now past (quiet hours), or `sending` with
+    an expired lease (its worker died). Bounded batches; rows another sweep holds are skipped.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.NOTIFICATION_REQUEUE_AFTER_SECONDS)
+    due = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.HELD]) & (
+        Q(not_before__isnull=True) | Q(not_before__lte=now)
+    ) | Q(status=DeliveryStatus.SENDING, lease_until__lte=now)
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Notification.objects.select_for_update(skip_locked=True)
+                .filter(due, channel=Channel.EMAIL, queued_at__lte=cutoff)
+                .order_by("queued_at")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if ids:
+                Notification.objects.filter(pk__in=ids).update(queued_at=now)
+                notifications_enqueue(ids=ids)
+        total += len(ids)
+        if len(ids) < batch_size:
+            return total
+
+
+@transaction.atomic
+def notifications_retry(*, ids, now=None) -> int:
+    """Send again (admin action): failed or stuck e-mails start over with fresh attempts."""
+    now = now or timezone.now()
+    ids = list(
+        Notification.objects.select_for_update()
+        .filter(pk__in=list(ids), channel=Channel.EMAIL)
+        .exclude(status=DeliveryStatus.SENT)
+        .values_list("pk", flat=True)
+    )
+    Notification.objects.filter(pk__in=ids).update(
+        status=DeliveryStatus.PENDING, attempts=0, last_error="", not_before=None, lease_until=None, queued_at=now
+    )
+    notifications_enqueue(ids=ids)
+    return len(ids)
+
+
+@transaction.atomic
+def notification_mark_read(*, notification, user, now=None) -> Notification:
+    """Mark one of the user's in-app notices read (someone else's: PermissionDenied)."""
+    if notification.recipient_id != user.pk:
+        raise PermissionDenied("This is not your notification.")
+    if notification.read_at is None:
+        notification.read_at = now or timezone.now()
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=notification.read_at)
+    return notification
+
+
+@transaction.atomic
+def notifications_mark_all_read(*, user, now=None) -> int:
+    return Notification.objects.in_app_for(user).unread().update(read_at=now or timezone.now())
+
+
+@transaction.atomic
+def notification_preferences_save(*, user, email_kinds):
+    """Which kinds of notice the user also wants by e-mail; every other kind only in the app."""
+    email_kinds = set(email_kinds)
+    for kind in NotificationKind.values:
+        NotificationPreference.objects.update_or_create(
+            user=user, kind=kind, defaults={"by_email": kind in email_kinds}
+        )

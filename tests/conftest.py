@@ -1,6 +1,7 @@
 """Test infrastructure: Debian's Chromium for Playwright, required services in CI, a real Celery worker."""
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -188,12 +189,13 @@ def _database_url(settings_dict) -> str:
 
 
 class CeleryWorkerProcess:
-    """A `celery worker` subprocess whose log the tests can read."""
+    """A `celery worker` subprocess whose log (and e-mails, in `mail_dir`) the tests can read."""
 
-    def __init__(self, process: subprocess.Popen, log_path: Path, database_url: str):
+    def __init__(self, process: subprocess.Popen, log_path: Path, database_url: str, mail_dir: Path | None = None):
         self.process = process
         self.log_path = log_path
         self.database_url = database_url
+        self.mail_dir = mail_dir
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -242,12 +244,16 @@ def celery_worker_process(django_db_setup):
 
     log_path = BASE_DIR / "var" / "test-celery-worker.log"
     log_path.parent.mkdir(exist_ok=True)
+    mail_dir = BASE_DIR / "var" / "test-celery-mail"
+    shutil.rmtree(mail_dir, ignore_errors=True)
+    mail_dir.mkdir()
     env = {
         **os.environ,
         # The same settings as this process (servicedesk.settings.test), so both use one broker and queue.
         "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
         "DATABASE_URL": database_url,
         "PYTHONUNBUFFERED": "1",
+        "SERVICEDESK_TEST_EMAIL_DIR": str(mail_dir),
     }
     command = [
         sys.executable,
@@ -267,7 +273,7 @@ def celery_worker_process(django_db_setup):
         process = subprocess.Popen(
             command, cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
         )
-    worker = CeleryWorkerProcess(process, log_path, database_url)
+    worker = CeleryWorkerProcess(process, log_path, database_url, mail_dir)
     try:
         worker.wait_for_log("ready.", timeout=WORKER_START_TIMEOUT)
         yield worker

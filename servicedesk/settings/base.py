@@ -119,6 +119,10 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Procurement Service Desk <procurement@example.com>")
+# An SMTP server that does not answer must not hold a worker longer than a delivery task may run.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# Links in e-mails are absolute: the address people open the desk at.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Celery -------------------------------------------------------------------------------------
 # With REDIS_URL (or CELERY_BROKER_URL) set, Celery uses Redis. Without it, kombu's filesystem
@@ -134,18 +138,42 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # An unacknowledged message (acks_late) goes back to the queue after this long: longer than
+        # any task may run (CELERY_TASK_TIME_LIMIT), so a slow task is never run twice at once. A
+        # message lost with a killed worker therefore returns only after 10 minutes; the minute
+        # sweep re-enqueues e-mails sooner (NOTIFICATION_REQUEUE_AFTER_SECONDS).
+        "visibility_timeout": 600,
+        # A broker that vanishes must not hang a web request that enqueues (see below).
+        "socket_connect_timeout": 3,
+        "socket_timeout": 10,
+    }
 CELERY_RESULT_BACKEND = None  # tasks record their effects in the database, not in results
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a task lost with its worker is redelivered; tasks are idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True  # redelivered anyway (acks_late)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a worker holds one message at a time: a crash strands one
+CELERY_TASK_SERIALIZER = "json"  # ids only; never pickle
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SOFT_TIME_LIMIT = 240  # the sweep works in batches well within this
+CELERY_TASK_TIME_LIMIT = 300  # enforced by the prefork pool (production); below the visibility timeout
+# Enqueueing happens after commit in web requests: with the broker down, give up within about a
+# second (the outbox keeps the work) instead of retrying for long.
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 
 # The beat schedule lives here, and only here.
 CELERY_BEAT_SCHEDULE = {
     # Clocks that reached a warning threshold or ran out between events get their stored state (and
-    # the request's queue position and SLA flags) refreshed; deadlines live in the database.
+    # the request's queue position and SLA flags) refreshed and their escalations sent; reminders of
+    # unclaimed requests and pending approvals fire; e-mails whose task was lost are enqueued again.
+    # Deadlines live in the database; one entry, every minute.
     "sweep-sla-clocks": {
         "task": "slas.sweep_clocks",
         "schedule": 60.0,
@@ -163,6 +191,13 @@ PROCUREMENT_BASE_CURRENCY = "EUR"
 REOPEN_WINDOW_DAYS = env.int("REOPEN_WINDOW_DAYS", default=14)
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 ATTACHMENTS_PER_UPLOAD = 5
+# E-mail notifications (stakeholders.services): a sending worker holds a row this long (longer than
+# the delivery task's time limit); a failed e-mail is retried after 1, 2, 4 … minutes, then failed.
+NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=300)
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=60)
+# The sweep enqueues an e-mail again when its last enqueueing is older than this (a lost message).
+NOTIFICATION_REQUEUE_AFTER_SECONDS = env.int("NOTIFICATION_REQUEUE_AFTER_SECONDS", default=60)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

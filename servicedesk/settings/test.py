@@ -16,6 +16,12 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="servicedesk-test-media-"))
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# A real Celery worker started by the suite is another process: it writes its e-mails into this folder,
+# where the tests read them (Django's file backend), instead of into a memory the tests cannot see.
+TEST_EMAIL_DIR = env("SERVICEDESK_TEST_EMAIL_DIR", default="")
+if TEST_EMAIL_DIR:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = TEST_EMAIL_DIR
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not :memory:, so that a real Celery worker process can share the test database.

@@ -52,12 +52,43 @@ def test_the_embedded_broker_folders_are_created_when_celery_is_configured(run_f
     assert sorted(path.name for path in broker_dir.iterdir()) == ["control", "processed", "queue"]
 
 
-def test_redis_url_makes_redis_the_broker(settings_under):
+def test_redis_url_makes_redis_the_broker_with_a_visibility_timeout_longer_than_any_task(settings_under):
     values = settings_under(
-        {"REDIS_URL": "redis://cache.internal:6379/2"}, "CELERY_BROKER_URL", "CELERY_BROKER_TRANSPORT_OPTIONS"
+        {"REDIS_URL": "redis://cache.internal:6379/2"},
+        "CELERY_BROKER_URL",
+        "CELERY_BROKER_TRANSPORT_OPTIONS",
+        "CELERY_TASK_TIME_LIMIT",
     )
 
-    assert values == {"CELERY_BROKER_URL": "redis://cache.internal:6379/2", "CELERY_BROKER_TRANSPORT_OPTIONS": None}
+    assert values["CELERY_BROKER_URL"] == "redis://cache.internal:6379/2"
+    options = values["CELERY_BROKER_TRANSPORT_OPTIONS"]
+    assert options == {"visibility_timeout": 600, "socket_connect_timeout": 3, "socket_timeout": 10}
+    # acks_late: a message comes back after the visibility timeout, so no task may run longer
+    assert values["CELERY_TASK_TIME_LIMIT"] < options["visibility_timeout"]
+
+
+def test_celery_is_set_for_reliability(settings_under):
+    names = [
+        "CELERY_TASK_ACKS_LATE",
+        "CELERY_TASK_REJECT_ON_WORKER_LOST",
+        "CELERY_WORKER_PREFETCH_MULTIPLIER",
+        "CELERY_TASK_SERIALIZER",
+        "CELERY_ACCEPT_CONTENT",
+        "CELERY_TASK_SOFT_TIME_LIMIT",
+        "CELERY_TASK_TIME_LIMIT",
+    ]
+
+    values = settings_under({"REDIS_URL": "redis://cache.internal:6379/2"}, *names)
+
+    assert values == {
+        "CELERY_TASK_ACKS_LATE": True,
+        "CELERY_TASK_REJECT_ON_WORKER_LOST": True,
+        "CELERY_WORKER_PREFETCH_MULTIPLIER": 1,
+        "CELERY_TASK_SERIALIZER": "json",
+        "CELERY_ACCEPT_CONTENT": ["json"],
+        "CELERY_TASK_SOFT_TIME_LIMIT": 240,
+        "CELERY_TASK_TIME_LIMIT": 300,
+    }
 
 
 def test_celery_broker_url_wins_over_redis_url(settings_under):

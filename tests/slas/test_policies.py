@@ -198,6 +198,11 @@ def goal_formset_data(policy, goals, *, delete=()):
         "goals-INITIAL_FORMS": len(goals),
         "goals-MIN_NUM_FORMS": 0,
         "goals-MAX_NUM_FORMS": 1000,
+        # The escalation ladder inline, left empty (the default ladder applies).
+        "escalation_steps-TOTAL_FORMS": 0,
+        "escalation_steps-INITIAL_FORMS": 0,
+        "escalation_steps-MIN_NUM_FORMS": 0,
+        "escalation_steps-MAX_NUM_FORMS": 1000,
     }
     for index, goal in enumerate(goals):
         prefix = f"goals-{index}-"

@@ -1,0 +1,442 @@
+"""Escalation: who is told what when a clock reaches a threshold or a request waits too long.
+
+Each SLA policy has a ladder (`EscalationStep` rows, or `DEFAULT_LADDER` when it has none). A
+clock's thresholds are its goal's warning thresholds, the breach at 100 % and the ladder's own
+steps (percent steps, including past the breach, and "N business minutes before due"). Every
+threshold is reached at the first instant at which the elapsed business time reaches its share of
+the goal (SLA-SEMANTICS, "Warnings and escalation"), so its instant is stored on the clock and the
+minute sweep finds it in SQL. When a crossing fires, `escalations_record` writes one
+`EscalationEvent` per threshold (a unique constraint makes that exactly once), the notices (the
+outbox, `stakeholders.Notification`) and a timeline line, all in the transaction of the change.
+
+Extension points kept to one function each, for what other branches add:
+`recipients_for` (teams and team leads: `procurement_request.team` and its `lead`) and
+`recipient_time_zone` (a person's own time zone: `user.profile.time_zone`).
+"""
+
+import functools
+import math
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from .models import EscalationEvent, EscalationStep, EscalationSubject, Metric, StepKind
+
+BREACH_PERCENT = 100
+CLOCK_STEP_KINDS = (StepKind.PERCENT, StepKind.BEFORE_DUE)
+
+
+@functools.cache
+def default_ladder() -> tuple[EscalationStep, ...]:
+    """The ladder of a policy that has no steps of its own (unsaved rows, never written)."""
+    everyone_in_procurement = {"notify_assignee": True, "notify_team_lead": True, "notify_managers": True}
+    return (
+        EscalationStep(kind=StepKind.PERCENT, value=50, notify_assignee=True),
+        EscalationStep(kind=StepKind.PERCENT, value=75, notify_assignee=True, notify_team_lead=True),
+        EscalationStep(kind=StepKind.PERCENT, value=90, **everyone_in_procurement),
+        EscalationStep(kind=StepKind.PERCENT, value=100, notify_department_head=True, **everyone_in_procurement),
+        # Nobody claimed it: first the buyers, then whoever distributes the work.
+        EscalationStep(kind=StepKind.UNCLAIMED, value=60, notify_buyers=True),
+        EscalationStep(kind=StepKind.UNCLAIMED, value=240, notify_team_lead=True, notify_managers=True),
+        # The approver is asked at once, reminded after a business day, and a manager joins after two.
+        EscalationStep(kind=StepKind.APPROVAL, value=0, notify_department_head=True),
+        EscalationStep(kind=StepKind.APPROVAL, value=480, notify_department_head=True),
+        EscalationStep(kind=StepKind.APPROVAL, value=960, notify_department_head=True, notify_managers=True),
+    )
+
+
+def ladder_for(policy) -> tuple[EscalationStep, ...]:
+    """The policy's steps (prefetched `escalation_steps` are used), or the default ladder; kept on the instance."""
+    if policy is None:
+        return default_ladder()
+    ladder = getattr(policy, "_escalation_ladder", None)
+    if ladder is None:
+        ladder = policy._escalation_ladder = tuple(policy.escalation_steps.all()) or default_ladder()
+    return ladder
+
+
+# --- Thresholds of a clock ----------------------------------------------------------------------
+
+
+def needed_seconds(goal_seconds, key):
+    """Business seconds elapsed when threshold `key` is reached (percent > 0, minus minutes before due < 0)."""
+    if key > 0:
+        return math.ceil(goal_seconds * key / 100)  # exact: never rounded before comparing
+    return goal_seconds + 60 * key
+
+
+def clock_thresholds(clock) -> list[tuple[int, int]]:
+    """(key, business seconds needed) of every threshold of the clock, in the order they are reached."""
+    keys = {BREACH_PERCENT}
+    if clock.goal is not None:
+        keys.update(clock.goal.warning_thresholds)
+        keys.update(
+            step.threshold
+            for step in ladder_for(clock.goal.policy)
+            if step.kind in CLOCK_STEP_KINDS and step.applies_to(clock.metric)
+        )
+    # A "2 h before due" step on a one-hour goal never had a moment to fire: it is left out.
+    reached_at = ((needed_seconds(clock.goal_seconds, key), key) for key in keys)
+    return [(key, needed) for needed, key in sorted(reached_at) if needed > 0]
+
+
+def thresholds_crossed(clock, *, goal_seconds_before, elapsed_before) -> tuple[int, ...]:
+    """Thresholds the clock has reached now but had not as it was stored before (its old goal and elapsed).
+
+    Comparing with the old goal too makes a goal change that jumps over thresholds one crossing.
+    """
+    return tuple(
+        key
+        for key, needed in clock_thresholds(clock)
+        if clock.elapsed_business >= needed and elapsed_before < needed_seconds(goal_seconds_before, key)
+    )
+
+
+# --- Who is told --------------------------------------------------------------------------------
+
+
+def _users_with_permission(codename):
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(
+            Q(groups__permissions__codename=codename, groups__permissions__content_type__app_label="requests_app")
+            | Q(user_permissions__codename=codename, user_permissions__content_type__app_label="requests_app")
+        )
+        .distinct()
+        .order_by("pk")
+    )
+
+
+class Staff:
+    """Procurement managers and buyers, each looked up at most once per batch of escalations."""
+
+    @functools.cached_property
+    def managers(self):
+        return list(_users_with_permission("assign_request"))
+
+    @functools.cached_property
+    def buyers(self):
+        manager_ids = {manager.pk for manager in self.managers}
+        return [user for user in _users_with_permission("work_request") if user.pk not in manager_ids]
+
+
+def _approvers(procurement_request, staff):
+    from requests_app.permissions import head_can_approve
+
+    if head_can_approve(procurement_request):
+        return [procurement_request.department.head]
+    return [manager for manager in staff.managers if manager.pk != procurement_request.requester_id]
+
+
+def recipients_for(step, procurement_request, *, staff=None) -> list[tuple[object, str]]:
+    """(user, role) pairs the step tells about this request: active people only.
+
+    Teams come from another branch: the team lead is `procurement_request.team.lead` and the
+    buyers are the team's `members` when the request has a team, every buyer otherwise. Read with
+    getattr so that this works before and after the merge; afterwards make them plain attributes.
+    """
+    staff = staff or Staff()
+    team = getattr(procurement_request, "team", None)
+    pairs = []
+    if step.notify_assignee and procurement_request.assignee_id:
+        pairs.append((procurement_request.assignee, "assignee"))
+    if step.notify_buyers:
+        members = getattr(team, "members", None)
+        buyers = list(members.all()) if members is not None else staff.buyers
+        pairs += [(buyer, "buyer") for buyer in buyers]
+    if step.notify_team_lead:
+        lead = getattr(team, "lead", None)
+        if lead is not None:
+            pairs.append((lead, "team lead"))
+    if step.notify_managers:
+        pairs += [(manager, "procurement manager") for manager in staff.managers]
+    if step.notify_department_head:
+        if step.kind == StepKind.APPROVAL:
+            pairs += [(approver, "approver") for approver in _approvers(procurement_request, staff)]
+        elif procurement_request.department.head_id:
+            pairs.append((procurement_request.department.head, "department head"))
+    if step.notify_requester:
+        pairs.append((procurement_request.requester, "requester"))
+    return [(user, role) for user, role in pairs if user is not None and user.is_active]
+
+
+def recipient_time_zone(user) -> str:
+    """The IANA zone a person reads times in: their profile's, when profiles exist, else the desk's."""
+    profile = getattr(user, "profile", None)
+    return getattr(profile, "time_zone", None) or settings.TIME_ZONE
+
+
+# --- Recording ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Thresholds one clock (or one reminder) reached at once, in the order reached."""
+
+    procurement_request_id: int
+    subject: str
+    cycle: int
+    thresholds: tuple[int, ...]
+    policy: object = field(default=None, compare=False)
+    calendar: object = field(default=None, compare=False, repr=False)  # the pure calendar (quiet hours)
+    clock: object = field(default=None, compare=False, repr=False)
+    cause: str = ""  # e.g. "goal changed": why several thresholds came at once
+
+
+@dataclass
+class _Audience:
+    user: object
+    roles: list = field(default_factory=list)
+    in_app: bool = False
+    by_email: bool = False
+    held_until: object = None
+
+
+def _notice_kind(subject, threshold):
+    from stakeholders.models import NotificationKind
+
+    if subject == EscalationSubject.UNCLAIMED:
+        return NotificationKind.UNCLAIMED
+    if subject == EscalationSubject.APPROVAL:
+        return NotificationKind.APPROVAL
+    return NotificationKind.SLA_BREACH if threshold >= BREACH_PERCENT else NotificationKind.SLA_WARNING
+
+
+def threshold_label(subject, threshold):
+    if subject in (EscalationSubject.UNCLAIMED, EscalationSubject.APPROVAL):
+        return business_words(threshold * 60)
+    return f"{threshold} %" if threshold > 0 else f"{-threshold} min before due"
+
+
+def business_words(seconds):
+    from .services import business_duration
+
+    return business_duration(seconds)
+
+
+def _and(words):
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def headline(crossing, procurement_request, threshold):
+    """The notice's one line, without the reference: '75 % of the resolution time used — 2 h left'."""
+    subject = crossing.subject
+    if subject == EscalationSubject.UNCLAIMED:
+        return f"Nobody has claimed this request for {business_words(threshold * 60)} of business time"
+    if subject == EscalationSubject.APPROVAL:
+        if threshold == 0:
+            return f"Your approval is needed: {procurement_request.title}"
+        return f"Still waiting for approval after {business_words(threshold * 60)} of business time"
+    clock = crossing.clock
+    metric = Metric(subject).label.lower()
+    left = clock.goal_seconds - clock.elapsed_business
+    if threshold < 0 or threshold < BREACH_PERCENT:
+        used = f"{threshold} % of the {metric} time used" if threshold > 0 else f"The {metric} time runs out soon"
+        return f"{used} — {business_words(max(left, 0))} left"
+    if threshold == BREACH_PERCENT:
+        return f"The {metric} time is used up — SLA breached"
+    return f"{threshold} % of the {metric} time used — overdue by {business_words(-left)}"
+
+
+def _local(moment, zone):
+    return timezone.localtime(moment, ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M")
+
+
+def _payload(crossing, procurement_request, new_thresholds, audience, now, *, preferences_url):
+    """Subject, text and link of the notice, written for this recipient (times in their zone)."""
+    threshold = new_thresholds[-1]
+    line = headline(crossing, procurement_request, threshold)
+    path = reverse("requests_app:detail", kwargs={"reference": procurement_request.reference})
+    url = settings.SITE_URL.rstrip("/") + path
+    zone = recipient_time_zone(audience.user)
+    lines = [
+        line + ".",
+        "",
+        f"Request: {procurement_request.reference} — {procurement_request.title}",
+        f"Department: {procurement_request.department} · Priority: {procurement_request.get_priority_display()}"
+        f" · Status: {procurement_request.get_status_display()}",
+    ]
+    clock = crossing.clock
+    if clock is not None:
+        used = math.floor(100 * clock.elapsed_business / clock.goal_seconds)
+        lines.append(
+            f"Clock: {Metric(clock.metric).label} — goal {business_words(clock.goal_seconds)} of business time, "
+            f"{used} % used"
+        )
+        if clock.due_at is not None:
+            lines.append(f"Due: {_local(clock.due_at, zone)} ({zone})")
+    if len(new_thresholds) > 1:
+        passed = _and(threshold_label(crossing.subject, key) for key in new_thresholds)
+        why = f" ({crossing.cause})" if crossing.cause else ""
+        lines.append(f"Passed at once{why}: {passed}; this is the one notice for them.")
+    assignee = procurement_request.assignee
+    lines.append(f"Assigned to: {assignee.get_full_name() or assignee.username}" if assignee else "Not assigned yet.")
+    lines += [
+        "",
+        f"You are told as: {_and(audience.roles)}.",
+        f"Open the request: {url}",
+        "",
+        "— Procurement Service Desk. Which notices you get by e-mail: " + preferences_url,
+    ]
+    return {
+        "subject": f"[{procurement_request.reference}] {line}",
+        "headline": line,
+        "body": "\n".join(lines),
+        "path": path,
+        "url": url,
+        "reference": procurement_request.reference,
+        "subject_kind": crossing.subject,
+        "thresholds": list(new_thresholds),
+        "time_zone": zone,
+        "written_at": now.isoformat(),
+    }
+
+
+def _people(audiences):
+    def channels(audience):
+        ways = []
+        if audience.by_email:
+            held = audience.held_until
+            ways.append("e-mail" + (f" held until {_local(held, settings.TIME_ZONE)}" if held else ""))
+        if audience.in_app:
+            ways.append("in the app")
+        return " and ".join(ways)
+
+    return _and(
+        f"{audience.user.get_full_name() or audience.user.username} ({_and(audience.roles)}; {channels(audience)})"
+        for audience in audiences
+    )
+
+
+@transaction.atomic
+def escalations_record(*, crossings, now) -> list[EscalationEvent]:
+    """Fire the crossings: one event per new threshold, one notice per person, one timeline line each.
+
+    Callers hold the requests' row locks (the sweep, a lifecycle event), so that the check for
+    thresholds already fired and the insert cannot interleave; the unique constraint is the
+    backstop. Returns the events that carry notices (the highest threshold of each crossing).
+    """
+    from requests_app.models import EventKind, ProcurementRequest, RequestEvent
+    from stakeholders.models import Channel, Notification, NotificationKind
+    from stakeholders.services import email_wanted, notifications_create
+
+    crossings = [crossing for crossing in crossings if crossing.thresholds]
+    if not crossings:
+        return []
+    request_ids = {crossing.procurement_request_id for crossing in crossings}
+    requests = ProcurementRequest.objects.select_related("assignee", "requester", "department__head").in_bulk(
+        request_ids
+    )
+    fired = set(
+        EscalationEvent.objects.filter(procurement_request_id__in=request_ids).values_list(
+            "procurement_request_id", "subject", "cycle", "threshold"
+        )
+    )
+    plans = []
+    for crossing in crossings:
+        key = (crossing.procurement_request_id, crossing.subject, crossing.cycle)
+        new = tuple(threshold for threshold in crossing.thresholds if (*key, threshold) not in fired)
+        if not new:
+            continue
+        fired.update((*key, threshold) for threshold in new)
+        top = EscalationEvent(
+            procurement_request_id=crossing.procurement_request_id,
+            subject=crossing.subject,
+            cycle=crossing.cycle,
+            threshold=new[-1],
+            created_at=now,
+        )
+        plans.append((crossing, new, top))
+    if not plans:
+        return []
+    EscalationEvent.objects.bulk_create([top for _, _, top in plans])
+    EscalationEvent.objects.bulk_create(
+        [
+            EscalationEvent(
+                procurement_request_id=top.procurement_request_id,
+                subject=top.subject,
+                cycle=top.cycle,
+                threshold=threshold,
+                collapsed_into=top,
+                created_at=now,
+            )
+            for _, new, top in plans
+            for threshold in new[:-1]
+        ]
+    )
+
+    staff = Staff()
+    audiences_by_plan = []
+    for crossing, new, _top in plans:
+        procurement_request = requests[crossing.procurement_request_id]
+        audiences = {}
+        for step in ladder_for(crossing.policy):
+            if not step.applies_to(crossing.subject) or step.threshold not in new:
+                continue
+            for user, role in recipients_for(step, procurement_request, staff=staff):
+                audience = audiences.setdefault(user.pk, _Audience(user))
+                if role not in audience.roles:
+                    audience.roles.append(role)
+                audience.in_app |= step.in_app
+                audience.by_email |= step.by_email
+        audiences_by_plan.append(list(audiences.values()))
+
+    kinds = {_notice_kind(crossing.subject, new[-1]) for crossing, new, _ in plans}
+    recipients = {audience.user.pk for audiences in audiences_by_plan for audience in audiences}
+    wants_email = email_wanted(user_ids=recipients, kinds=kinds)
+    manager_ids = {manager.pk for manager in staff.managers} if NotificationKind.SLA_BREACH in kinds else set()
+
+    notifications, timeline = [], []
+    preferences_url = settings.SITE_URL.rstrip("/") + reverse("stakeholders:preferences")
+    for (crossing, new, top), audiences in zip(plans, audiences_by_plan, strict=True):
+        procurement_request = requests[crossing.procurement_request_id]
+        kind = _notice_kind(crossing.subject, new[-1])
+        quiet = crossing.calendar is not None and not crossing.calendar.is_open(now)
+        held_until = crossing.calendar.next_opening(now) if quiet else None
+        for audience in audiences:
+            audience.by_email &= bool(audience.user.email) and wants_email(audience.user.pk, kind)
+            payload = _payload(crossing, procurement_request, new, audience, now, preferences_url=preferences_url)
+            common = {
+                "recipient": audience.user,
+                "kind": kind,
+                "procurement_request": procurement_request,
+                "escalation": top,
+                "payload": payload,
+            }
+            if audience.in_app:
+                notifications.append(Notification(channel=Channel.IN_APP, **common))
+            if audience.by_email:
+                # Quiet hours: the e-mail waits for the next opening; a breach reaches managers at once.
+                breach_to_manager = kind == NotificationKind.SLA_BREACH and audience.user.pk in manager_ids
+                audience.held_until = None if breach_to_manager else held_until
+                notifications.append(Notification(channel=Channel.EMAIL, not_before=audience.held_until, **common))
+        if crossing.subject == EscalationSubject.APPROVAL and new == (0,):
+            continue  # asking the approver is no escalation: the status line already says who decides
+        told = [audience for audience in audiences if audience.in_app or audience.by_email]
+        line = headline(crossing, procurement_request, new[-1])
+        if len(new) > 1:
+            passed = _and(threshold_label(crossing.subject, threshold) for threshold in new)
+            line += f" ({passed} passed at once{', ' + crossing.cause if crossing.cause else ''}: one notice)"
+        note = f"{line}: told {_people(told)}." if told else f"{line}: nobody to tell."
+        timeline.append(
+            RequestEvent(
+                procurement_request=procurement_request,
+                kind=EventKind.ESCALATION,
+                actor=None,
+                note=note,
+                is_internal=True,
+                data={"subject": crossing.subject, "cycle": crossing.cycle, "thresholds": list(new)},
+                created_at=now,
+            )
+        )
+    notifications_create(notifications=notifications, now=now)
+    RequestEvent.objects.bulk_create(timeline)
+    return [top for _, _, top in plans]
