@@ -138,21 +138,21 @@ def _approvers(procurement_request, staff):
 def recipients_for(step, procurement_request, *, staff=None) -> list[tuple[object, str]]:
     """(user, role) pairs the step tells about this request: active people only.
 
-    Teams come from another branch: the team lead is `procurement_request.team.lead` and the
-    buyers are the team's `members` when the request has a team, every buyer otherwise. Read with
-    getattr so that this works before and after the merge; afterwards make them plain attributes.
+    The team lead is the request's team's lead; the buyers are the team's members, or every buyer
+    when the request has no team or its team has no members yet.
     """
     staff = staff or Staff()
-    team = getattr(procurement_request, "team", None)
+    team = procurement_request.team
     pairs = []
     if step.notify_assignee and procurement_request.assignee_id:
         pairs.append((procurement_request.assignee, "assignee"))
     if step.notify_buyers:
-        members = getattr(team, "members", None)
-        buyers = list(members.all()) if members is not None else staff.buyers
+        members = list(team.members.all()) if team is not None else []
+        # A team nobody is in yet (the installation's default) must not silence the reminder: every buyer.
+        buyers = members or staff.buyers
         pairs += [(buyer, "buyer") for buyer in buyers]
     if step.notify_team_lead:
-        lead = getattr(team, "lead", None)
+        lead = team.lead if team is not None else None
         if lead is not None:
             pairs.append((lead, "team lead"))
     if step.notify_managers:

@@ -51,6 +51,7 @@ class PersonalSettingsView(LoginRequiredMixin, View):
                 session_time_zone_set(request, profile.time_zone)
                 messages.success(request, f"Times are now shown in {profile.zone.key.replace('_', ' ')}.")
                 return redirect("stakeholders:settings")
+        return render(request, self.template_name, {"form": form}, status=400)
 
 
 def _own_notification_or_404(user, pk):

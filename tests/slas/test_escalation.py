@@ -6,8 +6,6 @@ due Mon 13:00), and the seeded "Procurement office hours" (Mon–Fri 08–12 and
 submitted Monday 2025-03-10 09:00 has first response 4 h: 50 % 11:00, 75 % 12:00, 90 % 13:36, due 14:00).
 """
 
-from types import SimpleNamespace
-
 import pytest
 from django.conf import settings
 
@@ -371,24 +369,31 @@ def test_a_person_without_an_email_address_is_told_in_the_app(requester, buyer):
 def test_recipients_resolve_team_lead_and_buyers_through_the_requests_team_when_there_is_one(
     requester, buyer, other_buyer, manager, head
 ):
+    from requests_app.services import buyer_team_upsert
+
     procurement_request = submit(requester)
     step = EscalationStep(
         kind=StepKind.PERCENT, value=75, notify_assignee=True, notify_team_lead=True, notify_buyers=True
     )
 
-    # without teams (this branch): no lead, every buyer (managers are not buyers here)
+    # in the installation's default team, which nobody is in: no lead, every buyer
     pairs = recipients_for(step, procurement_request)
     assert sorted((user.username, role) for user, role in pairs) == [("betty", "buyer"), ("bob", "buyer")]
 
-    # with a team (after the merge): its lead, and its members as the buyers
-    procurement_request.team = SimpleNamespace(lead=manager, members=SimpleNamespace(all=lambda: [other_buyer]))
+    # in a team with a lead and members: its lead, and its members as the buyers
+    procurement_request.team = buyer_team_upsert(
+        name="Direct materials", calendar=procurement_request.team.calendar, lead=manager, members=[other_buyer]
+    )
     pairs = recipients_for(step, procurement_request)
     assert sorted((user.username, role) for user, role in pairs) == [("betty", "buyer"), ("maria", "team lead")]
 
 
-def test_the_recipients_time_zone_is_the_desks_until_profiles_say_otherwise(buyer):
+def test_the_recipients_time_zone_is_the_desks_until_their_profile_says_otherwise(buyer):
+    from stakeholders.services import profile_update
+
     assert recipient_time_zone(buyer) == settings.TIME_ZONE
-    buyer.profile = SimpleNamespace(time_zone="America/New_York")
+    profile_update(user=buyer, actor=buyer, time_zone="America/New_York")
+    buyer.refresh_from_db()
     assert recipient_time_zone(buyer) == "America/New_York"
 
 
