@@ -592,3 +592,12 @@ class SavedQueueViewForm(forms.Form):
 class ExpectedDateForm(forms.Form):
     expected_on = forms.DateField(label="Expected by", widget=forms.DateInput(attrs={"type": "date"}))
     note = forms.CharField(label="Note for the requester", required=False, max_length=2000)
+
+
+def apply_service_errors(form, error):
+    """Show a service's ValidationError beside the field it names, or above the form."""
+    if hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages)
+    else:
+        form.add_error(None, error.messages)

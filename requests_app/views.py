@@ -32,6 +32,7 @@ from .forms import (
     RoutingTryForm,
     SavedQueueViewForm,
     action_form,
+    apply_service_errors,
 )
 from .models import (
     OPEN_STATUSES,
@@ -69,15 +70,6 @@ def procurement_request_url(procurement_request):
     return reverse("requests_app:detail", kwargs={"reference": procurement_request.reference})
 
 
-def _apply_service_errors(form, error):
-    """Show a service's ValidationError beside the field it names, or above the form."""
-    if hasattr(error, "error_dict"):
-        for field, messages_ in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, messages_)
-    else:
-        form.add_error(None, error.messages)
-
-
 class RequestCreateView(LoginRequiredMixin, PermissionRequiredMixin, View):
     permission_required = perm_name(SUBMIT)
     template_name = "requests_app/request_form.html"
@@ -106,7 +98,7 @@ class RequestCreateView(LoginRequiredMixin, PermissionRequiredMixin, View):
                     files=data["attachments"],
                 )
             except ValidationError as error:
-                _apply_service_errors(form, error)
+                apply_service_errors(form, error)
             else:
                 if not created:
                     messages.info(request, f"This form was already sent: {procurement_request.reference}.")
@@ -239,7 +231,7 @@ class CommentCreateView(LoginRequiredMixin, View):
                     files=form.cleaned_data["attachments"],
                 )
             except ValidationError as error:
-                _apply_service_errors(form, error)
+                apply_service_errors(form, error)
             else:
                 if request.htmx:
                     status_before = procurement_request.status
@@ -349,7 +341,7 @@ class RequestActionView(LoginRequiredMixin, View):
                 messages.error(request, str(error))
                 return redirect(back)
             except ValidationError as error:
-                _apply_service_errors(form, error)
+                apply_service_errors(form, error)
             else:
                 done = f"{reference} {ACTION_DONE[self.action]}."
                 if in_queue:
@@ -389,7 +381,7 @@ class ExpectedDateView(LoginRequiredMixin, View):
                     note=form.cleaned_data["note"],
                 )
             except ValidationError as error:
-                _apply_service_errors(form, error)
+                apply_service_errors(form, error)
             else:
                 messages.success(request, f"{reference}: the requester is told the new expected date.")
                 return redirect("requests_app:detail", reference=reference)
@@ -590,7 +582,7 @@ class RoutingRuleFormView(ManagerRequiredMixin, View):
                 else:
                     saved = services.routing_rule_update(rule=rule, actor=request.user, **form.cleaned_data)
             except ValidationError as error:
-                _apply_service_errors(form, error)
+                apply_service_errors(form, error)
             else:
                 messages.success(request, f"Rule ‘{saved.name}’ is saved.")
                 return redirect("requests_app:routing")
@@ -648,7 +640,7 @@ class AvailabilityView(LoginRequiredMixin, PermissionRequiredMixin, View):
             try:
                 services.buyer_availability_set(buyer=buyer, actor=request.user, away_until=away_until)
             except ValidationError as error:
-                _apply_service_errors(form, error)
+                apply_service_errors(form, error)
             else:
                 name = buyer.get_full_name() or buyer.username
                 when = f"out of office until {dateformat.format(away_until, 'D j M Y')}" if away_until else "available"

@@ -332,9 +332,9 @@ def escalations_record(*, crossings, now) -> list[EscalationEvent]:
     if not crossings:
         return []
     request_ids = {crossing.procurement_request_id for crossing in crossings}
-    requests = ProcurementRequest.objects.select_related("assignee", "requester", "department__head").in_bulk(
-        request_ids
-    )
+    requests = ProcurementRequest.objects.select_related(
+        "assignee", "requester", "department__head", "team__lead"
+    ).in_bulk(request_ids)
     fired = set(
         EscalationEvent.objects.filter(procurement_request_id__in=request_ids).values_list(
             "procurement_request_id", "subject", "cycle", "threshold"

@@ -354,12 +354,3 @@ class SlaGoalFormSet(BaseInlineFormSet):
 SlaGoalPageFormSet = inlineformset_factory(
     SlaPolicy, SlaGoal, form=SlaGoalForm, formset=SlaGoalFormSet, extra=1, can_delete=True
 )
-
-
-def apply_service_errors(form, error):
-    """Show a service's ValidationError beside the field it names, or above the form."""
-    if hasattr(error, "error_dict"):
-        for field, messages in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, messages)
-    else:
-        form.add_error(None, error.messages)

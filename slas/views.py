@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views import View
 
+from requests_app.forms import apply_service_errors
 from requests_app.models import Category, Priority
 from requests_app.permissions import is_manager
 
@@ -17,7 +18,6 @@ from .forms import (
     HolidayImportPageForm,
     SlaGoalPageFormSet,
     SlaPolicyForm,
-    apply_service_errors,
 )
 from .models import BusinessCalendar, Metric, SlaGoal, SlaPolicy
 from .policies import sla_goal_for, sla_policy_make_default, sla_policy_save
