@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import connections, models
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Prefetch, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -462,9 +462,18 @@ class ProcurementRequestQuerySet(models.QuerySet):
         return self.filter(rule | every_word)
 
     def with_queue_relations(self):
-        """What a queue row shows, in the same query; the department head decides who may approve."""
+        """What a queue row shows; the department head decides who may approve.
+
+        People are joined; the small reference tables (categories, departments, teams) are prefetched
+        instead: each joined one multiplies the orders PostgreSQL's planner weighs, and with all of them
+        joined, planning the page took ten times longer than running it (bench/README.md)."""
+        from stakeholders.models import Department
+
         return (
-            self.select_related("category", "department__head", "requester", "assignee", "team")
+            self.select_related("requester", "assignee")
+            .prefetch_related(
+                "category", Prefetch("department", queryset=Department.objects.select_related("head")), "team"
+            )
             .with_assignee_away()
             .defer("description")
         )
@@ -479,14 +488,14 @@ class ProcurementRequestQuerySet(models.QuerySet):
         A search matching many requests is best read down the queue's due-order index, keeping the
         matches; one matching few is best found through the search indexes, then sorted. PostgreSQL
         cannot tell the two apart from its statistics (a rare word is estimated like a common one), and
-        walking the index for a rare word reads the whole table. So one capped count decides: below
-        SEARCH_SORT_MAX matches, order by an expression no index serves, which makes the planner
-        find the matches first; otherwise keep the index order.
+        walking the index for a rare word reads the whole table. So one capped read of the matches'
+        ids decides: below SEARCH_SORT_MAX, those ids are the result, read again by primary key and
+        sorted (searching a second time would cost as much as the first); otherwise keep the index order.
         """
-        matches = self.order_by().values("pk")[:SEARCH_SORT_MAX]
-        if matches.count() < SEARCH_SORT_MAX:
+        matches = list(self.order_by().values_list("pk", flat=True)[:SEARCH_SORT_MAX])
+        if len(matches) < SEARCH_SORT_MAX:
             # The same order as queue_order(): no due time sorts after every real one.
-            return self.order_by(Coalesce("sla_due_at", Value(NO_DUE_TIME)), "id")
+            return self.model.objects.filter(pk__in=matches).order_by(Coalesce("sla_due_at", Value(NO_DUE_TIME)), "id")
         return self.queue_order()
 
     def in_queue_view(self, name, user):
@@ -533,9 +542,14 @@ class ProcurementRequest(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField()
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="requests")
-    department = models.ForeignKey("stakeholders.Department", on_delete=models.PROTECT, related_name="requests")
+    # The department, requester, assignee and team are each indexed by the first column of a composite
+    # index in Meta.indexes, not by one of their own: every index on this table is one more for each
+    # write to maintain and for the planner to weigh on each read (bench/README.md).
+    department = models.ForeignKey(
+        "stakeholders.Department", on_delete=models.PROTECT, related_name="requests", db_index=False
+    )
     requester = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="procurement_requests"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="procurement_requests", db_index=False
     )
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     estimated_value = models.DecimalField(max_digits=14, decimal_places=2, validators=[MinValueValidator(0)])
@@ -548,16 +562,24 @@ class ProcurementRequest(models.Model):
     is_confidential = models.BooleanField(
         default=False, help_text="Only you, your department head and Procurement can see it."
     )
-    status = models.CharField(max_length=30, choices=Status.choices, default=Status.SUBMITTED, db_index=True)
+    # Indexed by request_status_by_due (status first).
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.SUBMITTED)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="assigned_procurement_requests",
+        db_index=False,
     )
     team = models.ForeignKey(
-        BuyerTeam, null=True, blank=True, on_delete=models.PROTECT, related_name="requests", help_text="Who owns it."
+        BuyerTeam,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="requests",
+        help_text="Who owns it.",
+        db_index=False,
     )
     routed_by = models.ForeignKey(
         RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False

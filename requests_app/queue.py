@@ -7,8 +7,10 @@ others in `ProcurementRequest.Meta.indexes` so that its page and count stay chea
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from . import permissions
@@ -104,15 +106,27 @@ def default_view_for(user):
 
 @dataclass(frozen=True)
 class QueueRow:
-    """One row of a queue page: the request, its SLA badge, and the actions the user can take on it."""
+    """One row of a queue page: the request, its SLA badge, the actions the user can take on it, and
+    its links (worked out once per page, not once per row: see `queue_rows`)."""
 
     procurement_request: object
     badge: object
     actions: tuple
+    links: dict
 
     @property
     def can_claim(self):
         return "claim" in self.actions
+
+
+# A stand-in reference: each row link is its URL pattern, reversed once per page, with the row's own
+# reference in its place. Reversing three URLs on each of 100 rows costs more than the rest of a row.
+_REFERENCE_SLOT = "REFERENCE-SLOT"
+ROW_LINKS = {"detail": "requests_app:detail", "claim": "requests_app:claim", "actions": "requests_app:queue_actions"}
+
+
+def _row_link_patterns():
+    return {name: reverse(url_name, args=[_REFERENCE_SLOT]) for name, url_name in ROW_LINKS.items()}
 
 
 def queue_rows(user, procurement_requests):
@@ -121,11 +135,16 @@ def queue_rows(user, procurement_requests):
     from slas.selectors import sla_badges
 
     badges = sla_badges(procurement_requests)
+    patterns = _row_link_patterns()
     return [
         QueueRow(
             procurement_request,
             badges[procurement_request.pk],
             tuple(permissions.available_actions(user, procurement_request)),
+            {
+                name: pattern.replace(_REFERENCE_SLOT, quote(procurement_request.reference))
+                for name, pattern in patterns.items()
+            },
         )
         for procurement_request in procurement_requests
     ]

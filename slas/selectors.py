@@ -145,16 +145,20 @@ def _short_duration(seconds):
     return f"{hours} h {minutes} min" if hours < 10 and minutes else f"{hours} h"
 
 
-def _measured(clock, now):
-    """(clock, business seconds used by now, remaining seconds); a paused clock's time stands still."""
+def _measured(clock, now, calendars):
+    """(clock, business seconds used by now, remaining seconds); a paused clock's time stands still.
+    `calendars`: {calendar id: pure calendar}, filled as clocks need them."""
     used = clock.elapsed_business
     if clock.paused_since is None and now > clock.computed_at:
         # Stored as of computed_at, and nothing paused it since: add the business time from then to now.
-        used += clock.calendar.to_clock().business_seconds(clock.computed_at, now)
+        calendar = calendars.get(clock.calendar_id)
+        if calendar is None:
+            calendar = calendars[clock.calendar_id] = clock.calendar.to_clock()
+        used += calendar.business_seconds(clock.computed_at, now)
     return clock, used, clock.goal_seconds - used
 
 
-def _badge(procurement_request, clocks, now):
+def _badge(procurement_request, clocks, now, calendars):
     running = [clock for clock in clocks if clock.stopped_at is None]
     if not running:
         if procurement_request.status == Status.PENDING_APPROVAL:
@@ -163,7 +167,7 @@ def _badge(procurement_request, clocks, now):
             state = "met" if all(clock.met for clock in clocks) else "missed"
             return SlaBadge(state, state.capitalize(), BADGE_CSS[state])
         return SlaBadge("none", "—", BADGE_CSS["none"])
-    measured = [_measured(clock, now) for clock in running]
+    measured = [_measured(clock, now, calendars) for clock in running]
     overdue = [item for item in measured if item[2] < 0]
     if overdue:
         clock, used, remaining = min(overdue, key=lambda item: item[2])
@@ -197,7 +201,9 @@ def sla_badges(procurement_requests, *, now=None):
         .prefetch_related("calendar__versions")
     ):
         clocks[clock.procurement_request_id].append(clock)
+    # A page's clocks share a handful of calendars: find each one's pure calendar once.
+    calendars = {}
     return {
-        procurement_request.pk: _badge(procurement_request, clocks[procurement_request.pk], now)
+        procurement_request.pk: _badge(procurement_request, clocks[procurement_request.pk], now, calendars)
         for procurement_request in procurement_requests
     }
