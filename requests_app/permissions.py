@@ -8,29 +8,29 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from stakeholders.roles import APPROVE, ASSIGN, SUBMIT, VIEW_ALL, VIEW_INTERNAL, WORK, perm_name
+from stakeholders.roles import APPROVE, ASSIGN, SUBMIT, VIEW_ALL, VIEW_INTERNAL, WORK, has_role
 
 from .models import CLAIMABLE_STATUSES, Status
 
 
 def is_procurement_staff(user):
-    return user.is_authenticated and user.has_perm(perm_name(VIEW_ALL))
+    return has_role(user, VIEW_ALL)
 
 
 def can_view_internal(user):
-    return user.is_authenticated and user.has_perm(perm_name(VIEW_INTERNAL))
+    return has_role(user, VIEW_INTERNAL)
 
 
 def can_submit(user):
-    return user.is_authenticated and user.has_perm(perm_name(SUBMIT))
+    return has_role(user, SUBMIT)
 
 
 def is_buyer(user):
-    return user.is_authenticated and user.is_active and user.has_perm(perm_name(WORK))
+    return user.is_authenticated and user.is_active and has_role(user, WORK)
 
 
 def is_manager(user):
-    return user.is_authenticated and user.has_perm(perm_name(ASSIGN))
+    return has_role(user, ASSIGN)
 
 
 def buyers_filter(prefix=""):
@@ -106,9 +106,7 @@ def headed_department_ids(user):
     if not hasattr(user, "_headed_department_ids"):
         from stakeholders.models import Department
 
-        ids = (
-            Department.objects.headed_by(user).values_list("id", flat=True) if user.has_perm(perm_name(APPROVE)) else []
-        )
+        ids = Department.objects.headed_by(user).values_list("id", flat=True) if has_role(user, APPROVE) else []
         user._headed_department_ids = frozenset(ids)
     return user._headed_department_ids
 

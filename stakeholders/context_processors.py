@@ -1,4 +1,4 @@
-from .roles import APPROVE, ASSIGN, SUBMIT, VIEW_ALL, WORK, perm_name
+from .roles import APPROVE, ASSIGN, SUBMIT, VIEW_ALL, WORK, has_role
 
 
 def roles(request):
@@ -7,9 +7,9 @@ def roles(request):
     if user is None or not user.is_authenticated:
         return {}
     return {
-        "can_submit": user.has_perm(perm_name(SUBMIT)),
-        "can_approve": user.has_perm(perm_name(APPROVE)),
-        "is_procurement": user.has_perm(perm_name(WORK)) or user.has_perm(perm_name(VIEW_ALL)),
-        "is_manager": user.has_perm(perm_name(ASSIGN)),
-        "is_buyer": user.has_perm(perm_name(WORK)),
+        "can_submit": has_role(user, SUBMIT),
+        "can_approve": has_role(user, APPROVE),
+        "is_procurement": has_role(user, WORK) or has_role(user, VIEW_ALL),
+        "is_manager": has_role(user, ASSIGN),
+        "is_buyer": has_role(user, WORK),
     }

@@ -35,6 +35,18 @@ def perm_name(permission):
     return f"{app_label}.{codename}"
 
 
+def has_role(user, permission):
+    """Whether the user holds the role gate `permission` (e.g. WORK), remembered on the user object for
+    the rest of the request, as Django remembers the permissions themselves: a queue page asks about
+    two hundred times, and each `has_perm` walks every authentication backend."""
+    if not user.is_authenticated:
+        return False
+    known = user.__dict__.setdefault("_roles_known", {})
+    if permission not in known:
+        known[permission] = user.has_perm(perm_name(permission))
+    return known[permission]
+
+
 def roles_sync(*, group_model, permission_model, content_type_model):
     """Create the role groups and grant exactly their permissions (idempotent).
 
