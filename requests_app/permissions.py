@@ -33,27 +33,28 @@ def is_manager(user):
     return user.is_authenticated and user.has_perm(perm_name(ASSIGN))
 
 
+def _permission_filter(permission, prefix=""):
+    app_label, codename = permission
+    return Q(
+        **{
+            f"{prefix}groups__permissions__codename": codename,
+            f"{prefix}groups__permissions__content_type__app_label": app_label,
+        }
+    ) | Q(
+        **{
+            f"{prefix}user_permissions__codename": codename,
+            f"{prefix}user_permissions__content_type__app_label": app_label,
+        }
+    )
+
+
 def buyers_filter(prefix=""):
     """A Q over users (or `prefix`-ed user relations) for active buyers, mirroring `is_buyer` in SQL.
 
     The role gate is a permission granted to groups (stakeholders.roles); a directly granted
     permission counts too. Use with .distinct(): the groups join can repeat a user.
     """
-    app_label, codename = WORK
-    return Q(**{f"{prefix}is_active": True}) & (
-        Q(
-            **{
-                f"{prefix}groups__permissions__codename": codename,
-                f"{prefix}groups__permissions__content_type__app_label": app_label,
-            }
-        )
-        | Q(
-            **{
-                f"{prefix}user_permissions__codename": codename,
-                f"{prefix}user_permissions__content_type__app_label": app_label,
-            }
-        )
-    )
+    return Q(**{f"{prefix}is_active": True}) & _permission_filter(WORK, prefix)
 
 
 def leads_team_of(user, procurement_request):
@@ -136,6 +137,18 @@ def can_view(user, procurement_request):
     if procurement_request.department_id in headed_department_ids(user):
         return True
     return procurement_request.department_id == user_department_id(user) and not procurement_request.is_confidential
+
+
+def viewers_filter(procurement_request):
+    """A Q over users: who may see this request, `can_view` in SQL (use with .distinct()).
+
+    Notices go only to people it admits, so a confidential request never reaches a colleague.
+    """
+    rule = _permission_filter(VIEW_ALL) | Q(pk=procurement_request.requester_id)
+    rule |= Q(headed_departments=procurement_request.department_id) & _permission_filter(APPROVE)
+    if not procurement_request.is_confidential:
+        rule |= Q(membership__department_id=procurement_request.department_id)
+    return Q(is_active=True) & rule
 
 
 def is_requester_side(user, procurement_request):
