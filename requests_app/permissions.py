@@ -151,6 +151,33 @@ def viewers_filter(procurement_request):
     return Q(is_active=True) & rule
 
 
+def can_watch(user, procurement_request):
+    """Anyone who can see a request may follow it (its requester hears of everything anyway)."""
+    return can_view(user, procurement_request) and procurement_request.requester_id != user.id
+
+
+def can_add_watchers(user, procurement_request):
+    """The requester and the buyer working it (or a manager) add colleagues as followers."""
+    return can_view(user, procurement_request) and (
+        procurement_request.requester_id == user.id or _works_it(user, procurement_request)
+    )
+
+
+def watcher_candidates(procurement_request):
+    """The people who could be added as followers: active, able to see it, not following yet, and not the
+    requester or the buyer (they hear of it anyway)."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(viewers_filter(procurement_request))
+        .exclude(watching__procurement_request=procurement_request)
+        .exclude(pk__in=[procurement_request.requester_id, procurement_request.assignee_id or 0])
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+
+
 def is_requester_side(user, procurement_request):
     """The requester, or the department's head: the people Procurement serves on this request."""
     return procurement_request.requester_id == user.id or procurement_request.department_id in headed_department_ids(

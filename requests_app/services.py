@@ -31,6 +31,7 @@ from .models import (
     SavedQueueView,
     Status,
     TeamMembership,
+    Watcher,
 )
 from .notifications import Event, buyer_away_notices_write, notices_write
 from .queue import BULK_MAX
@@ -826,6 +827,37 @@ def procurement_request_bulk_act(*, actor, action, versions, **arguments) -> Bul
         except ValidationError as invalid:
             outcome.skipped.append((reference, " ".join(invalid.messages).rstrip(".")))
     return outcome
+
+
+@transaction.atomic
+def watcher_add(*, procurement_request, actor, user) -> Watcher:
+    """Follow a request (user is the actor), or add a colleague as a follower (the requester, the buyer).
+
+    Only people who can see the request may follow it; following twice changes nothing.
+    """
+    if user.pk == actor.pk:
+        if not permissions.can_watch(actor, procurement_request):
+            raise PermissionDenied(f"You cannot follow {procurement_request.reference}.")
+    else:
+        if not permissions.can_add_watchers(actor, procurement_request):
+            raise PermissionDenied(f"You cannot add followers to {procurement_request.reference}.")
+        if not permissions.can_view(user, procurement_request):
+            raise ValidationError(
+                {"user": f"{_person(user)} cannot see {procurement_request.reference}, so cannot follow it."}
+            )
+    watcher, _ = Watcher.objects.get_or_create(
+        procurement_request=procurement_request, user=user, defaults={"added_by": actor}
+    )
+    return watcher
+
+
+@transaction.atomic
+def watcher_remove(*, procurement_request, actor, user) -> bool:
+    """Stop following (yourself), or remove a follower (whoever may add them); returns whether one was removed."""
+    if user.pk != actor.pk and not permissions.can_add_watchers(actor, procurement_request):
+        raise PermissionDenied(f"You cannot remove followers of {procurement_request.reference}.")
+    deleted, _ = Watcher.objects.filter(procurement_request=procurement_request, user=user).delete()
+    return bool(deleted)
 
 
 @transaction.atomic
