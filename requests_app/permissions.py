@@ -5,7 +5,7 @@ a request outside it is answered with 404, the same as a missing one.
 """
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from stakeholders.roles import APPROVE, ASSIGN, SUBMIT, VIEW_ALL, VIEW_INTERNAL, WORK, perm_name
@@ -139,13 +139,25 @@ def can_view(user, procurement_request):
     return procurement_request.department_id == user_department_id(user) and not procurement_request.is_confidential
 
 
+def _holds(permission):
+    """Whether the outer user holds the permission (through a group or directly), as EXISTS subqueries:
+    unlike joins, they neither multiply rows nor make the planner build the product of every relation."""
+    from django.contrib.auth.models import Permission
+
+    app_label, codename = permission
+    granted = Permission.objects.filter(codename=codename, content_type__app_label=app_label)
+    return Exists(granted.filter(group__user=OuterRef("pk"))) | Exists(granted.filter(user=OuterRef("pk")))
+
+
 def viewers_filter(procurement_request):
-    """A Q over users: who may see this request, `can_view` in SQL (use with .distinct()).
+    """A Q over users: who may see this request, `can_view` in SQL.
 
     Notices go only to people it admits, so a confidential request never reaches a colleague.
     """
-    rule = _permission_filter(VIEW_ALL) | Q(pk=procurement_request.requester_id)
-    rule |= Q(headed_departments=procurement_request.department_id) & _permission_filter(APPROVE)
+    from stakeholders.models import Department
+
+    heads_it = Exists(Department.objects.filter(pk=procurement_request.department_id, head=OuterRef("pk")))
+    rule = Q(pk=procurement_request.requester_id) | _holds(VIEW_ALL) | (heads_it & _holds(APPROVE))
     if not procurement_request.is_confidential:
         rule |= Q(membership__department_id=procurement_request.department_id)
     return Q(is_active=True) & rule

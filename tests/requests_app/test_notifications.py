@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 
 from requests_app import permissions, services
@@ -333,3 +334,26 @@ def test_request_emails_wait_for_the_coalescing_window(claimed, requester, buyer
     email = Notification.objects.get(kind=Kind.REPLY, channel=Channel.EMAIL)
     assert email.status == "held"
     assert timedelta(seconds=119) < email.not_before - before < timedelta(seconds=125)
+
+
+# --- cost ----------------------------------------------------------------------------------------------
+
+# The comment, its event, the request's lock, update and search document, and the clock check (the reply's
+# own share), plus the notices: recipients with profiles and follows (1), e-mail preferences (1), and the bulk
+# insert in notifications_create's savepoint (3).
+REPLY_QUERIES = 14
+
+
+@pytest.mark.parametrize("followers", [1, 10])
+def test_a_reply_costs_the_same_queries_for_1_or_10_followers(
+    claimed, buyer, department, django_assert_num_queries, followers
+):
+    for _ in range(followers):
+        Watcher.objects.create(procurement_request=claimed, user=person(Role.REQUESTER, department))
+    services.comment_add(procurement_request=claimed, author=buyer, body="Warm-up")  # caches warm
+
+    search_document = 1 if connection.vendor == "postgresql" else 0
+    with django_assert_num_queries(REPLY_QUERIES + search_document):
+        services.comment_add(procurement_request=claimed, author=buyer, body="Shipped")
+
+    assert len(told(claimed, Kind.REPLY)) == 2 * (1 + followers)  # the requester and the followers, twice
