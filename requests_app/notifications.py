@@ -205,7 +205,6 @@ def notices_write(*, procurement_request, events, now=None) -> list[Notification
         candidates.filter(permissions.viewers_filter(procurement_request))
         .annotate(follows=Exists(watchers))
         .select_related("profile")
-        .distinct()
         .order_by("pk")
     )
     path, url = request_link(procurement_request)

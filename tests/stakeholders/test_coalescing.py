@@ -174,3 +174,38 @@ def test_an_escalation_goes_alone_and_a_notice_written_through_notify_joins_the_
     digest = mail.outbox[1]
     assert digest.subject == f"[{claimed.reference}] 2 updates: {claimed.title}"
     assert "Hello" in digest.body and "Through the old API." in digest.body
+
+
+def test_a_notice_about_no_request_is_mailed_alone_with_its_own_link(buyer, manager, settings, procurement_department):
+    from requests_app.models import BuyerTeam
+    from slas.demo import sla_defaults_ensure
+    from stakeholders.roles import Role
+    from tests.factories import person
+
+    settings.NOTIFICATION_COALESCE_SECONDS = 0
+    sla_defaults_ensure()
+    lead = person(Role.BUYER, procurement_department, username="lena")
+    team = BuyerTeam.objects.create(name="Indirect", lead=lead, calendar_id=_office_calendar_id())
+    team.memberships.create(user=buyer)
+    request_services.procurement_request_claim(procurement_request=file_request(buyer), actor=buyer)
+    Notification.objects.update(status=DeliveryStatus.SENT)
+
+    request_services.buyer_availability_set(
+        buyer=buyer, actor=manager, away_until=timezone.localdate() + timedelta(days=3)
+    )
+    (away,) = Notification.objects.filter(kind=NotificationKind.BUYER_AWAY, channel=Channel.EMAIL)
+    assert services.notification_deliver(notification_id=away.pk) == "sent"
+
+    (message,) = mail.outbox
+    assert message.to == [lead.email]
+    assert message.subject.startswith(f"{buyer.get_full_name()} is out of office until")
+    assert "None" not in message.body and "None" not in message.alternatives[0][0]
+    assert "Open: http://127.0.0.1:8000/requests/queue/team/?assignee=" in message.body
+    assert "In-Reply-To" not in message.extra_headers
+
+
+def _office_calendar_id():
+    from slas.demo import OFFICE_CALENDAR
+    from slas.models import BusinessCalendar
+
+    return BusinessCalendar.objects.get(name=OFFICE_CALENDAR).pk
