@@ -601,3 +601,14 @@ def apply_service_errors(form, error):
             form.add_error(field if field in form.fields else None, messages)
     else:
         form.add_error(None, error.messages)
+
+
+class WatcherForm(forms.Form):
+    """Add a colleague who can see the request as a follower."""
+
+    user = forms.ModelChoiceField(label="Add a colleague", queryset=get_user_model().objects.none())
+
+    def __init__(self, *args, procurement_request, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = permissions.watcher_candidates(procurement_request)
+        self.fields["user"].label_from_instance = lambda user: user.get_full_name() or user.username

@@ -815,3 +815,21 @@ class SavedQueueView(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.user})"
+
+
+class Watcher(models.Model):
+    """Someone who follows a request and hears of its public events (they must be able to see it)."""
+
+    procurement_request = models.ForeignKey(ProcurementRequest, on_delete=models.CASCADE, related_name="watchers")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watching")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["procurement_request", "user"], name="watcher_once_per_request")]
+
+    def __str__(self):
+        return f"{self.user} follows {self.procurement_request}"

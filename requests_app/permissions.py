@@ -5,7 +5,7 @@ a request outside it is answered with 404, the same as a missing one.
 """
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from stakeholders.roles import APPROVE, ASSIGN, SUBMIT, VIEW_ALL, VIEW_INTERNAL, WORK, has_role
@@ -33,27 +33,28 @@ def is_manager(user):
     return has_role(user, ASSIGN)
 
 
+def _permission_filter(permission, prefix=""):
+    app_label, codename = permission
+    return Q(
+        **{
+            f"{prefix}groups__permissions__codename": codename,
+            f"{prefix}groups__permissions__content_type__app_label": app_label,
+        }
+    ) | Q(
+        **{
+            f"{prefix}user_permissions__codename": codename,
+            f"{prefix}user_permissions__content_type__app_label": app_label,
+        }
+    )
+
+
 def buyers_filter(prefix=""):
     """A Q over users (or `prefix`-ed user relations) for active buyers, mirroring `is_buyer` in SQL.
 
     The role gate is a permission granted to groups (stakeholders.roles); a directly granted
     permission counts too. Use with .distinct(): the groups join can repeat a user.
     """
-    app_label, codename = WORK
-    return Q(**{f"{prefix}is_active": True}) & (
-        Q(
-            **{
-                f"{prefix}groups__permissions__codename": codename,
-                f"{prefix}groups__permissions__content_type__app_label": app_label,
-            }
-        )
-        | Q(
-            **{
-                f"{prefix}user_permissions__codename": codename,
-                f"{prefix}user_permissions__content_type__app_label": app_label,
-            }
-        )
-    )
+    return Q(**{f"{prefix}is_active": True}) & _permission_filter(WORK, prefix)
 
 
 def leads_team_of(user, procurement_request):
@@ -134,6 +135,57 @@ def can_view(user, procurement_request):
     if procurement_request.department_id in headed_department_ids(user):
         return True
     return procurement_request.department_id == user_department_id(user) and not procurement_request.is_confidential
+
+
+def _holds(permission):
+    """Whether the outer user holds the permission (through a group or directly), as EXISTS subqueries:
+    unlike joins, they neither multiply rows nor make the planner build the product of every relation."""
+    from django.contrib.auth.models import Permission
+
+    app_label, codename = permission
+    granted = Permission.objects.filter(codename=codename, content_type__app_label=app_label)
+    return Exists(granted.filter(group__user=OuterRef("pk"))) | Exists(granted.filter(user=OuterRef("pk")))
+
+
+def viewers_filter(procurement_request):
+    """A Q over users: who may see this request, `can_view` in SQL.
+
+    Notices go only to people it admits, so a confidential request never reaches a colleague.
+    """
+    from stakeholders.models import Department
+
+    heads_it = Exists(Department.objects.filter(pk=procurement_request.department_id, head=OuterRef("pk")))
+    rule = Q(pk=procurement_request.requester_id) | _holds(VIEW_ALL) | (heads_it & _holds(APPROVE))
+    if not procurement_request.is_confidential:
+        rule |= Q(membership__department_id=procurement_request.department_id)
+    return Q(is_active=True) & rule
+
+
+def can_watch(user, procurement_request):
+    """Anyone who can see a request may follow it (its requester hears of everything anyway)."""
+    return can_view(user, procurement_request) and procurement_request.requester_id != user.id
+
+
+def can_add_watchers(user, procurement_request):
+    """The requester and the buyer working it (or a manager) add colleagues as followers."""
+    return can_view(user, procurement_request) and (
+        procurement_request.requester_id == user.id or _works_it(user, procurement_request)
+    )
+
+
+def watcher_candidates(procurement_request):
+    """The people who could be added as followers: active, able to see it, not following yet, and not the
+    requester or the buyer (they hear of it anyway)."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(viewers_filter(procurement_request))
+        .exclude(watching__procurement_request=procurement_request)
+        .exclude(pk__in=[procurement_request.requester_id, procurement_request.assignee_id or 0])
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
 
 
 def is_requester_side(user, procurement_request):

@@ -12,7 +12,7 @@ from django.db.models import F, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from slas import services as sla_services
-from stakeholders.models import Profile
+from stakeholders.models import NotificationKind, Profile
 
 from . import permissions, routing
 from .attachments import attachment_validate, clean_filename
@@ -31,7 +31,9 @@ from .models import (
     SavedQueueView,
     Status,
     TeamMembership,
+    Watcher,
 )
+from .notifications import Event, buyer_away_notices_write, notices_write
 from .queue import BULK_MAX
 
 logger = logging.getLogger(__name__)
@@ -170,6 +172,7 @@ def procurement_request_submit(
     _event(procurement_request, kind=EventKind.CREATED, actor=requester, to_status=Status.SUBMITTED)
     search_documents_refresh(procurement_request_ids=[procurement_request.pk])
     _attachments_add(procurement_request=procurement_request, uploader=requester, files=files)
+    events = []
     if not needs_approval:
         changes = sla_services.sla_clocks_start(procurement_request=procurement_request, at=now)
         sla_services.sla_changes_record(procurement_request=procurement_request, changes=changes)
@@ -177,24 +180,79 @@ def procurement_request_submit(
         if procurement_request.assignee_id is None:
             # Routed to a team queue: reminders start if nobody claims it.
             sla_services.sla_reminder_start(procurement_request=procurement_request, subject="unclaimed", at=now)
+        # The receipt names the buyer: the requester needs no separate "assigned" notice.
+        events = [e for e in _routing_events(procurement_request, actor=None) if e.kind != NotificationKind.ASSIGNED]
     else:
         procurement_request = _transition(
             procurement_request, to_status=Status.PENDING_APPROVAL, actor=None, note=_approval_note(procurement_request)
         )
         # The approver is asked now (the ladder's step at 0 minutes) and reminded while it waits.
         sla_services.sla_reminder_start(procurement_request=procurement_request, subject="approval", at=now)
+    receipt = Event(NotificationKind.RECEIVED, requester, _receipt(procurement_request, needs_approval=needs_approval))
+    confidential = Event(NotificationKind.CONFIDENTIAL_FILED, requester)
+    notices_write(procurement_request=procurement_request, events=[receipt, confidential, *events], now=now)
     return procurement_request, True
+
+
+def _receipt(procurement_request, *, needs_approval):
+    """What the requester's receipt promises: each clock's target and due time, or who approves first."""
+    from slas.models import Metric, SlaClock
+
+    context = {"needs_approval": needs_approval}
+    if needs_approval:
+        context["approver"] = _approver_name(procurement_request)
+        return context
+    clocks = SlaClock.objects.filter(procurement_request=procurement_request, is_current=True).order_by("metric")
+    context["clocks"] = [
+        {
+            "label": Metric(clock.metric).label,
+            "goal": sla_services.business_duration(clock.goal_seconds),
+            "due_at": clock.due_at,
+        }
+        for clock in clocks
+    ]
+    if procurement_request.assignee_id:
+        context["assignee_name"] = _person(procurement_request.assignee)
+    elif procurement_request.team_id:
+        context["team_name"] = procurement_request.team.name
+    return context
+
+
+def _routing_events(routed, *, actor, previous=None, note=""):
+    """The notices a routing decision calls for: the new buyer (and the requester), or the team's lead."""
+    if routed.assignee_id and routed.assignee_id != getattr(previous, "pk", None):
+        name = _person(routed.assignee)
+        events = [
+            Event(NotificationKind.ASSIGNED, actor, {"assignee_name": name}),
+            Event(NotificationKind.ASSIGNED_TO_YOU, actor, {"note": note}),
+        ]
+        if previous is not None:
+            events.append(
+                Event(
+                    NotificationKind.REASSIGNED,
+                    actor,
+                    {"previous_assignee": previous, "assignee_name": name, "note": note},
+                )
+            )
+        return events
+    if routed.assignee_id is None and routed.team_id:
+        return [Event(NotificationKind.TEAM_QUEUE, actor, {"team_name": routed.team.name})]
+    return []
+
+
+def _approver_name(procurement_request):
+    head = procurement_request.department.head
+    return (
+        f"{head.get_full_name() or head.username}, head of {procurement_request.department}"
+        if permissions.head_can_approve(procurement_request)
+        else "a procurement manager"
+    )
 
 
 def _approval_note(procurement_request):
     """'Capital equipment requests above 10,000.00 EUR need approval; waiting for Hannah Head, head of Sales.'"""
     category = procurement_request.category
-    head = procurement_request.department.head
-    approver = (
-        f"{head.get_full_name() or head.username}, head of {procurement_request.department}"
-        if permissions.head_can_approve(procurement_request)
-        else "a procurement manager"
-    )
+    approver = _approver_name(procurement_request)
     return (
         f"{category} requests above {category.approval_threshold:,.2f} "
         f"{settings.PROCUREMENT_BASE_CURRENCY} need approval; waiting for {approver}."
@@ -314,10 +372,13 @@ def procurement_request_approve(*, procurement_request, actor, note="", expected
     back to them instead.
     """
     procurement_request = _locked_for(actor, "approve", procurement_request, expected_version=expected_version)
+    approval = Event(NotificationKind.APPROVED, actor, {"note": note.strip()})
     if procurement_request.assignee_id:
-        return _transition(
+        back = _transition(
             procurement_request, to_status=Status.ASSIGNED, actor=actor, note=note.strip(), kind=EventKind.APPROVED
         )
+        notices_write(procurement_request=back, events=[approval])
+        return back
     approved = _transition(
         procurement_request, to_status=Status.APPROVED, actor=actor, note=note.strip(), kind=EventKind.APPROVED
     )
@@ -325,6 +386,7 @@ def procurement_request_approve(*, procurement_request, actor, note="", expected
     if routed.assignee_id is None:
         # Now Procurement's wait begins: nobody claiming it is reminded like a fresh submission.
         sla_services.sla_reminder_start(procurement_request=routed, subject="unclaimed", at=timezone.now())
+    notices_write(procurement_request=routed, events=[approval, *_routing_events(routed, actor=None)])
     return routed
 
 
@@ -332,19 +394,25 @@ def procurement_request_approve(*, procurement_request, actor, note="", expected
 def procurement_request_reject(*, procurement_request, actor, note, expected_version=None):
     procurement_request = _locked_for(actor, "reject", procurement_request, expected_version=expected_version)
     note = _require_note(note, what="the reason for rejecting")
-    return _transition(procurement_request, to_status=Status.REJECTED, actor=actor, note=note, kind=EventKind.REJECTED)
+    rejected = _transition(
+        procurement_request, to_status=Status.REJECTED, actor=actor, note=note, kind=EventKind.REJECTED
+    )
+    notices_write(procurement_request=rejected, events=[Event(NotificationKind.REJECTED, actor, {"note": note})])
+    return rejected
 
 
 @transaction.atomic
 def procurement_request_claim(*, procurement_request, actor, expected_version=None):
     procurement_request = _locked_for(actor, "claim", procurement_request, expected_version=expected_version)
-    return _transition(
+    claimed = _transition(
         procurement_request,
         to_status=Status.ASSIGNED,
         actor=actor,
         kind=EventKind.ASSIGNED,
         assignee=actor,
     )
+    notices_write(procurement_request=claimed, events=_routing_events(claimed, actor=actor))
+    return claimed
 
 
 def _person(user):
@@ -371,8 +439,9 @@ def procurement_request_assign(*, procurement_request, actor, assignee, note="",
         raise ValidationError(
             {"assignee": f"{_person(assignee)} is not in {locked.team}; only a procurement manager assigns outside it."}
         )
+    previous = locked.assignee
     if locked.can_move_to(Status.ASSIGNED):
-        return _transition(
+        locked = _transition(
             locked,
             to_status=Status.ASSIGNED,
             actor=actor,
@@ -380,10 +449,12 @@ def procurement_request_assign(*, procurement_request, actor, assignee, note="",
             assignee=assignee,
             note=note,
         )
-    locked.assignee = assignee
-    _version_bump(locked)
-    locked.save(update_fields=["assignee", "updated_at", "version"])
-    _event(locked, kind=EventKind.ASSIGNED, actor=actor, assignee=assignee, note=note)
+    else:
+        locked.assignee = assignee
+        _version_bump(locked)
+        locked.save(update_fields=["assignee", "updated_at", "version"])
+        _event(locked, kind=EventKind.ASSIGNED, actor=actor, assignee=assignee, note=note)
+    notices_write(procurement_request=locked, events=_routing_events(locked, actor=actor, previous=previous, note=note))
     return locked
 
 
@@ -436,9 +507,12 @@ def procurement_request_reroute(*, procurement_request, actor, note, expected_ve
     """Run the routing rules again (managers, the team's lead); reassigns only when the strategy picks someone."""
     locked = _locked_for(actor, "reroute", procurement_request, expected_version=expected_version)
     note = _require_note(note, what="the reason for re-routing")
+    previous = locked.assignee
     rerouted, decision = _route(locked, actor=actor, note=f"Reason: {note}")
     if decision is None:
         raise ValidationError("There is no routing rule to apply; ask an administrator to restore the default rule.")
+    events = _routing_events(rerouted, actor=actor, previous=previous, note=note)
+    notices_write(procurement_request=rerouted, events=events)
     return rerouted
 
 
@@ -456,6 +530,9 @@ def procurement_request_wait_for_requester(*, procurement_request, actor, note, 
     )
     note = _require_note(note, what="the question for the requester")
     updated = _transition(procurement_request, to_status=Status.WAITING_FOR_REQUESTER, actor=actor, note=note)
+    notices_write(
+        procurement_request=updated, events=[Event(NotificationKind.WAITING_FOR_YOU, actor, {"question": note})]
+    )
     return updated
 
 
@@ -477,7 +554,7 @@ def procurement_request_resume(*, procurement_request, actor, note="", expected_
 def procurement_request_mark_ordered(*, procurement_request, actor, po_number, note="", expected_version=None):
     procurement_request = _locked_for(actor, "mark_ordered", procurement_request, expected_version=expected_version)
     po_number = _require_note(po_number, field="po_number", what="the purchase order number")
-    return _transition(
+    ordered = _transition(
         procurement_request,
         to_status=Status.ORDERED,
         actor=actor,
@@ -485,12 +562,18 @@ def procurement_request_mark_ordered(*, procurement_request, actor, po_number, n
         note=note.strip() or f"PO {po_number}",
         po_number=po_number,
     )
+    context = {"po_number": po_number, "expected_on": ordered.expected_on}
+    notices_write(procurement_request=ordered, events=[Event(NotificationKind.ORDERED, actor, context)])
+    return ordered
 
 
 @transaction.atomic
 def procurement_request_complete(*, procurement_request, actor, note="", expected_version=None):
     procurement_request = _locked_for(actor, "complete", procurement_request, expected_version=expected_version)
-    return _transition(procurement_request, to_status=Status.COMPLETED, actor=actor, note=note.strip())
+    done = _transition(procurement_request, to_status=Status.COMPLETED, actor=actor, note=note.strip())
+    context = {"note": note.strip(), "reopen_days": settings.REOPEN_WINDOW_DAYS}
+    notices_write(procurement_request=done, events=[Event(NotificationKind.COMPLETED, actor, context)])
+    return done
 
 
 @transaction.atomic
@@ -503,14 +586,18 @@ def procurement_request_close(*, procurement_request, actor, note="", expected_v
 def procurement_request_cancel(*, procurement_request, actor, note, expected_version=None):
     procurement_request = _locked_for(actor, "cancel", procurement_request, expected_version=expected_version)
     note = _require_note(note, what="the reason for cancelling")
-    return _transition(procurement_request, to_status=Status.CANCELLED, actor=actor, note=note)
+    cancelled = _transition(procurement_request, to_status=Status.CANCELLED, actor=actor, note=note)
+    notices_write(procurement_request=cancelled, events=[Event(NotificationKind.CANCELLED, actor, {"note": note})])
+    return cancelled
 
 
 @transaction.atomic
 def procurement_request_reopen(*, procurement_request, actor, note, expected_version=None):
     procurement_request = _locked_for(actor, "reopen", procurement_request, expected_version=expected_version)
     note = _require_note(note, what="what is still missing")
-    return _transition(procurement_request, to_status=Status.IN_PROGRESS, actor=actor, note=note)
+    reopened = _transition(procurement_request, to_status=Status.IN_PROGRESS, actor=actor, note=note)
+    notices_write(procurement_request=reopened, events=[Event(NotificationKind.REOPENED, actor, {"note": note})])
+    return reopened
 
 
 @transaction.atomic
@@ -578,10 +665,7 @@ def _approval_newly_needed(procurement_request):
 
 @transaction.atomic
 def procurement_request_set_expected_date(*, procurement_request, actor, expected_on, note=""):
-    """Record when the buyer expects to deliver; the requester is told (in the app, and by e-mail if they wish)."""
-    from stakeholders.models import NotificationKind
-    from stakeholders.services import notify
-
+    """Record when the buyer expects to deliver; the requester (and followers) are told."""
     locked = ProcurementRequest.objects.select_for_update().select_related("requester").get(pk=procurement_request.pk)
     if not permissions.can_set_expected_date(actor, locked):
         raise PermissionDenied(f"You cannot set the expected date of {locked.reference}.")
@@ -600,16 +684,8 @@ def procurement_request_set_expected_date(*, procurement_request, actor, expecte
         note=words + (f": {note}" if note else "."),
         data={"expected_on": [previous.isoformat() if previous else None, expected_on.isoformat()]},
     )
-    who = actor.get_full_name() or actor.username
-    notify(
-        recipient=locked.requester,
-        kind=NotificationKind.EXPECTED_DATE,
-        procurement_request=locked,
-        headline=f"Expected by {expected_on:%a %d %b %Y}",
-        lines=[f"{who} expects to deliver {locked.reference} — {locked.title} by {expected_on:%A %d %B %Y}."]
-        + ([f"Previously expected by {previous:%a %d %b %Y}."] if previous else [])
-        + ([f"Their note: {note}"] if note else []),
-    )
+    context = {"expected_on": expected_on, "previous": previous, "note": note}
+    notices_write(procurement_request=locked, events=[Event(NotificationKind.EXPECTED_DATE, actor, context)])
     return locked
 
 
@@ -657,6 +733,9 @@ def comment_add(*, procurement_request, author, body, is_internal=False, files=(
         sla_services.sla_changes_record(procurement_request=procurement_request, changes=changes)
     ProcurementRequest.objects.filter(pk=procurement_request.pk).update(updated_at=timezone.now())
     search_documents_refresh(procurement_request_ids=[procurement_request.pk])
+    if not is_internal:
+        context = {"body": body, "attachments": [clean_filename(uploaded.name) for uploaded in files]}
+        notices_write(procurement_request=procurement_request, events=[Event(NotificationKind.REPLY, author, context)])
     return comment
 
 
@@ -751,6 +830,37 @@ def procurement_request_bulk_act(*, actor, action, versions, **arguments) -> Bul
 
 
 @transaction.atomic
+def watcher_add(*, procurement_request, actor, user) -> Watcher:
+    """Follow a request (user is the actor), or add a colleague as a follower (the requester, the buyer).
+
+    Only people who can see the request may follow it; following twice changes nothing.
+    """
+    if user.pk == actor.pk:
+        if not permissions.can_watch(actor, procurement_request):
+            raise PermissionDenied(f"You cannot follow {procurement_request.reference}.")
+    else:
+        if not permissions.can_add_watchers(actor, procurement_request):
+            raise PermissionDenied(f"You cannot add followers to {procurement_request.reference}.")
+        if not permissions.can_view(user, procurement_request):
+            raise ValidationError(
+                {"user": f"{_person(user)} cannot see {procurement_request.reference}, so cannot follow it."}
+            )
+    watcher, _ = Watcher.objects.get_or_create(
+        procurement_request=procurement_request, user=user, defaults={"added_by": actor}
+    )
+    return watcher
+
+
+@transaction.atomic
+def watcher_remove(*, procurement_request, actor, user) -> bool:
+    """Stop following (yourself), or remove a follower (whoever may add them); returns whether one was removed."""
+    if user.pk != actor.pk and not permissions.can_add_watchers(actor, procurement_request):
+        raise PermissionDenied(f"You cannot remove followers of {procurement_request.reference}.")
+    deleted, _ = Watcher.objects.filter(procurement_request=procurement_request, user=user).delete()
+    return bool(deleted)
+
+
+@transaction.atomic
 def saved_queue_view_save(*, user, name, view, query) -> SavedQueueView:
     """Save the user's filters under a name; saving again under the same name replaces them."""
     name = _require_note(name, field="name", what="a name")
@@ -809,6 +919,10 @@ def buyer_availability_set(*, buyer, actor, away_until):
     if away_until is not None and away_until < timezone.localdate():
         raise ValidationError({"away_until": "This date is in the past; leave it empty to mark them available."})
     profile, _ = Profile.objects.update_or_create(user=buyer, defaults={"away_until": away_until})
+    if away_until is not None:
+        open_count = ProcurementRequest.objects.open().filter(assignee=buyer).count()
+        if open_count:
+            buyer_away_notices_write(buyer=buyer, actor=actor, away_until=away_until, open_count=open_count)
     return profile
 
 

@@ -31,6 +31,9 @@ urlpatterns = [
     path("<str:reference>/submitted/", views.RequestConfirmationView.as_view(), name="confirmation"),
     path("<str:reference>/comments/", views.CommentCreateView.as_view(), name="comment"),
     path("<str:reference>/expected-date/", views.ExpectedDateView.as_view(), name="expected_date"),
+    path("<str:reference>/follow/", views.FollowView.as_view(), name="follow"),
+    path("<str:reference>/followers/", views.WatcherAddView.as_view(), name="watcher_add"),
+    path("<str:reference>/followers/<int:user_id>/remove/", views.WatcherRemoveView.as_view(), name="watcher_remove"),
     path(
         "<str:reference>/attachments/<int:attachment_id>/",
         views.AttachmentDownloadView.as_view(),

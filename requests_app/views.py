@@ -31,6 +31,7 @@ from .forms import (
     RoutingRuleForm,
     RoutingTryForm,
     SavedQueueViewForm,
+    WatcherForm,
     action_form,
     apply_service_errors,
 )
@@ -43,6 +44,7 @@ from .models import (
     SavedQueueView,
     Status,
     TeamMembership,
+    Watcher,
 )
 
 
@@ -182,7 +184,25 @@ def request_actions(user, procurement_request, *, bound=None):
     return [(action, ACTION_LABELS[action], form) for action, form in forms_by_action.items()]
 
 
-def detail_context(request, procurement_request, *, comment_form=None, action_forms=None, expected_form=None):
+def watchers_context(user, procurement_request, *, watcher_form=None):
+    """The followers card: who follows, whether I do, and the form to add a colleague (requester, buyer)."""
+    watchers = list(procurement_request.watchers.select_related("user").order_by("user__first_name", "user__username"))
+    can_add = permissions.can_add_watchers(user, procurement_request)
+    if watcher_form is None and can_add:
+        watcher_form = WatcherForm(procurement_request=procurement_request, auto_id="id_watcher_%s")
+    return {
+        "procurement_request": procurement_request,
+        "watchers": watchers,
+        "is_watching": any(watcher.user_id == user.pk for watcher in watchers),
+        "can_watch": permissions.can_watch(user, procurement_request),
+        "can_add_watchers": can_add,
+        "watcher_form": watcher_form,
+    }
+
+
+def detail_context(
+    request, procurement_request, *, comment_form=None, action_forms=None, expected_form=None, watcher_form=None
+):
     user = request.user
     include_internal = permissions.can_view_internal(user)
     waiting_question = None
@@ -194,7 +214,7 @@ def detail_context(request, procurement_request, *, comment_form=None, action_fo
             .first()
         )
     return {
-        "procurement_request": procurement_request,
+        **watchers_context(user, procurement_request, watcher_form=watcher_form),
         "clock_views": request_clock_views(procurement_request),
         "waiting_question": waiting_question,
         "is_requester_side": permissions.is_requester_side(user, procurement_request),
@@ -387,6 +407,66 @@ class ExpectedDateView(LoginRequiredMixin, View):
                 return redirect("requests_app:detail", reference=reference)
         context = detail_context(request, procurement_request, expected_form=form)
         return render(request, "requests_app/request_detail.html", context, status=400)
+
+
+def _watchers_answer(request, procurement_request, text=None, *, watcher_form=None, status=200):
+    """htmx: the followers card again; a plain form: back to the request (or its page with the form's errors)."""
+    if request.htmx:
+        context = watchers_context(request.user, procurement_request, watcher_form=watcher_form)
+        return render(request, "requests_app/_partials/watchers.html", context, status=status)
+    if status != 200:
+        context = detail_context(request, procurement_request, watcher_form=watcher_form)
+        return render(request, "requests_app/request_detail.html", context, status=status)
+    if text:
+        messages.success(request, text)
+    return redirect("requests_app:detail", reference=procurement_request.reference)
+
+
+class FollowView(LoginRequiredMixin, View):
+    """Follow (follow=1) or stop following (follow=0) a request you can see."""
+
+    def post(self, request, reference):
+        procurement_request = _visible_request_or_404(request.user, reference)
+        if request.POST.get("follow") == "0":
+            services.watcher_remove(procurement_request=procurement_request, actor=request.user, user=request.user)
+            text = f"You no longer follow {reference}."
+        else:
+            services.watcher_add(procurement_request=procurement_request, actor=request.user, user=request.user)
+            text = f"You follow {reference}: its replies and status changes reach you."
+        return _watchers_answer(request, procurement_request, text)
+
+
+class WatcherAddView(LoginRequiredMixin, View):
+    """The requester or the buyer adds a colleague who can see the request as a follower."""
+
+    def post(self, request, reference):
+        procurement_request = _visible_request_or_404(request.user, reference)
+        if not permissions.can_add_watchers(request.user, procurement_request):
+            raise PermissionDenied("You cannot add followers to this request.")
+        form = WatcherForm(request.POST, procurement_request=procurement_request, auto_id="id_watcher_%s")
+        if form.is_valid():
+            colleague = form.cleaned_data["user"]
+            try:
+                services.watcher_add(procurement_request=procurement_request, actor=request.user, user=colleague)
+            except ValidationError as error:
+                apply_service_errors(form, error)
+            else:
+                return _watchers_answer(
+                    request, procurement_request, f"{colleague.get_full_name()} follows {reference} now."
+                )
+        return _watchers_answer(request, procurement_request, watcher_form=form, status=400)
+
+
+class WatcherRemoveView(LoginRequiredMixin, View):
+    def post(self, request, reference, user_id):
+        procurement_request = _visible_request_or_404(request.user, reference)
+        watcher = get_object_or_404(
+            Watcher.objects.select_related("user"), procurement_request=procurement_request, user_id=user_id
+        )
+        services.watcher_remove(procurement_request=procurement_request, actor=request.user, user=watcher.user)
+        return _watchers_answer(
+            request, procurement_request, f"{watcher.user.get_full_name()} no longer follows {reference}."
+        )
 
 
 class AttachmentDownloadView(LoginRequiredMixin, View):

@@ -279,6 +279,9 @@ def _payload(crossing, procurement_request, new_thresholds, audience, now, *, pr
         lines.append(f"Passed at once{why}: {passed}; this is the one notice for them.")
     assignee = procurement_request.assignee
     lines.append(f"Assigned to: {assignee.get_full_name() or assignee.username}" if assignee else "Not assigned yet.")
+    if crossing.subject == EscalationSubject.APPROVAL:
+        # One click to the decision: the request page opens at its approve / reject forms.
+        lines.append(f"Approve or reject: {url}#actions")
     lines += [
         "",
         f"You are told as: {_and(audience.roles)}.",

@@ -52,7 +52,7 @@ class NotificationAdmin(admin.ModelAdmin):
         ("recipient", "kind", "channel"),
         ("procurement_request", "escalation"),
         ("status", "attempts", "not_before", "lease_until", "queued_at"),
-        ("sent_at", "read_at", "created_at"),
+        ("sent_at", "sent_with", "read_at", "created_at"),
         "last_error",
         "payload",
     ]

@@ -125,6 +125,22 @@ class NotificationKind(models.TextChoices):
     UNCLAIMED = "unclaimed", "Unclaimed requests"
     APPROVAL = "approval", "Approvals waiting"
     EXPECTED_DATE = "expected_date", "New expected dates"
+    # What happens to a request (requests_app/notifications.py decides who hears each one).
+    RECEIVED = "received", "Your request was received"
+    APPROVED = "approved", "Your request was approved"
+    REJECTED = "rejected", "Your request was rejected"
+    ASSIGNED = "assigned", "A buyer took your request"
+    REPLY = "reply", "Replies and attachments"
+    WAITING_FOR_YOU = "waiting_for_you", "Questions for you"
+    ORDERED = "ordered", "Orders placed"
+    COMPLETED = "completed", "Requests completed"
+    REOPENED = "reopened", "Requests reopened"
+    CANCELLED = "cancelled", "Requests cancelled"
+    CONFIDENTIAL_FILED = "confidential_filed", "Confidential requests filed"
+    ASSIGNED_TO_YOU = "assigned_to_you", "Requests assigned to you"
+    REASSIGNED = "reassigned", "Your work reassigned"
+    TEAM_QUEUE = "team_queue", "Unassigned in your team's queue"
+    BUYER_AWAY = "buyer_away", "Team buyers out of office"
 
 
 class Channel(models.TextChoices):
@@ -188,6 +204,14 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    sent_with = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="coalesced",
+        help_text="The e-mail that carried this notice together with others about the same request.",
+    )
 
     objects = NotificationQuerySet.as_manager()
 
@@ -213,6 +237,12 @@ class Notification(models.Model):
                 fields=["queued_at"],
                 condition=Q(status__in=[status.value for status in OUTSTANDING_STATUSES]),
                 name="notification_outbox",
+            ),
+            # Coalescing: the other outstanding e-mails of one person about one request.
+            models.Index(
+                fields=["recipient", "procurement_request", "created_at"],
+                condition=Q(channel="email", status__in=[status.value for status in OUTSTANDING_STATUSES]),
+                name="notification_coalesce",
             ),
         ]
 

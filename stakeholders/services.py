@@ -10,12 +10,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.html import linebreaks
+from django.utils.translation import ngettext
 
 from .models import (
+    OUTSTANDING_STATUSES,
     Channel,
     DeliveryStatus,
     Department,
@@ -178,21 +183,109 @@ def _retry_delay(attempts):
     return timedelta(seconds=settings.NOTIFICATION_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
 
 
-def _email_message(notification):
+def _email_message(notification, coalesced=()):
+    """The e-mail for a notice, with the notices it carries (same person, same request) listed after it.
+
+    A request's notices thread in mail clients: each message's Message-ID is its own, and In-Reply-To /
+    References name the request (`<PR-2026-000123@host>`), the same for every e-mail about it.
+    """
     payload = notification.payload
     domain = urlsplit(settings.SITE_URL).hostname or "servicedesk.invalid"
-    return EmailMessage(
+    headers = {
+        # The same Message-ID on every attempt: a rare second copy (see notification_deliver) is
+        # recognisably the same message, and mail clients that de-duplicate show it once.
+        "Message-ID": f"<notification-{notification.pk}@{domain}>",
+        "X-Servicedesk-Notification": str(notification.pk),
+    }
+    reference = payload.get("reference")
+    if reference:
+        headers["In-Reply-To"] = headers["References"] = f"<{reference}@{domain}>"
+    entries = [payload, *(other.payload for other in coalesced)]
+    subject, body, html = payload.get("subject", ""), payload.get("body", ""), None
+    if coalesced or "summary" in payload:
+        entries = [_as_entry(entry) for entry in entries]
+        # Written from the kind's template (requests_app/notifications.py): text and HTML, one or a digest.
+        context = {
+            "entries": entries,
+            "reference": reference,
+            "title": payload.get("title", ""),
+            "url": payload.get("url", ""),
+            "preferences_url": settings.SITE_URL.rstrip("/") + reverse("stakeholders:preferences"),
+        }
+        with translation.override(settings.LANGUAGE_CODE):
+            if len(entries) > 1:
+                count = len(entries)
+                updates = ngettext("%(count)d update", "%(count)d updates", count) % {"count": count}
+                subject = f"[{reference}] {updates}: {context['title']}"
+            context["subject"] = subject
+            body = render_to_string("stakeholders/email/notice.txt", context)
+            html = render_to_string("stakeholders/email/notice.html", context)
+    message = EmailMultiAlternatives(
         # A title with a line break must not break the header (nor fail every attempt).
-        subject=" ".join(payload.get("subject", "").split()),
-        body=payload.get("body", ""),
+        subject=" ".join(subject.split()),
+        body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[notification.recipient.email],
-        headers={
-            # The same Message-ID on every attempt: a rare second copy (see notification_deliver) is
-            # recognisably the same message, and mail clients that de-duplicate show it once.
-            "Message-ID": f"<notification-{notification.pk}@{domain}>",
-            "X-Servicedesk-Notification": str(notification.pk),
-        },
+        headers=headers,
+    )
+    if html:
+        message.attach_alternative(html, "text/html")
+    return message
+
+
+def _as_entry(payload):
+    """A payload as a digest entry: notices written without a kind's template (`notify`) keep their text."""
+    if "summary" in payload:
+        return payload
+    return {
+        **payload,
+        "headline": payload.get("headline", payload.get("subject", "")),
+        "summary": payload.get("body", ""),
+        "summary_html": linebreaks(payload.get("body", ""), autoescape=True),
+        "when": "",
+    }
+
+
+def _coalesces(notification):
+    """A request's own news is coalesced per person; escalations (with their quiet hours) go alone."""
+    return notification.procurement_request_id is not None and notification.escalation_id is None
+
+
+def _same_thread(notification):
+    return Notification.objects.filter(
+        recipient_id=notification.recipient_id,
+        procurement_request_id=notification.procurement_request_id,
+        channel=Channel.EMAIL,
+        escalation__isnull=True,
+    )
+
+
+def _burst_leader(notification):
+    """An earlier outstanding e-mail of the same person about the same request whose window (until its
+    `not_before`) covers this one: that e-mail will carry this notice."""
+    return (
+        _same_thread(notification)
+        .filter(status__in=OUTSTANDING_STATUSES, not_before__gte=notification.created_at)
+        .filter(
+            Q(created_at__lt=notification.created_at) | Q(created_at=notification.created_at, pk__lt=notification.pk)
+        )
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def _burst(notification):
+    """The later notices this e-mail carries: outstanding, of the same person and request, written within its
+    window (up to its `not_before`). Locked; rows another worker holds are left to it."""
+    until = max(notification.not_before or notification.created_at, notification.created_at)
+    return list(
+        _same_thread(notification)
+        .select_for_update(skip_locked=True)
+        .filter(status__in=[DeliveryStatus.PENDING, DeliveryStatus.HELD], created_at__gte=notification.created_at)
+        .filter(created_at__lte=until)
+        .exclude(pk=notification.pk)
+        .order_by("created_at", "pk")
     )
 
 
@@ -217,6 +310,13 @@ def notification_deliver(*, notification_id, now=None) -> str:
     The at-least-once edge: a worker killed after the e-mail left but before the second commit
     leaves the row `sending`; when its lease has expired the sweep sends it again. That is the
     only way a second copy (with the same Message-ID) can go out.
+
+    Coalescing: a request's own news (not escalations) waits NOTIFICATION_COALESCE_SECONDS (its
+    `not_before`). When it is sent, it carries every later outstanding notice of the same person about
+    the same request written by then (`_burst`), marked sent with it (`sent_with`) in the same
+    transaction. A notice inside an earlier one's window defers to it (`_burst_leader`), so the burst
+    goes out once whichever task runs first. Only active people with an address are e-mailed: anyone
+    else's e-mail is marked failed with the reason.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -237,6 +337,10 @@ def notification_deliver(*, notification_id, now=None) -> str:
                 notification.status = DeliveryStatus.HELD
                 notification.save(update_fields=["status"])
             return "held"
+        if _coalesces(notification):
+            leader = _burst_leader(notification)
+            if leader is not None:
+                return f"deferred: goes with notification {leader}"
         notification.status = DeliveryStatus.SENDING
         notification.lease_until = now + timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
         notification.attempts += 1
@@ -247,11 +351,22 @@ def notification_deliver(*, notification_id, now=None) -> str:
             notification = Notification.objects.select_for_update().select_related("recipient").get(pk=notification_id)
             if notification.status != DeliveryStatus.SENDING or notification.attempts != claim:
                 return "skipped: the claim was taken over"
+            recipient = notification.recipient
+            if not (recipient.is_active and recipient.email):
+                notification.status, notification.lease_until = DeliveryStatus.FAILED, None
+                notification.last_error = "Not sent: the recipient is inactive or has no e-mail address."
+                notification.save(update_fields=["status", "lease_until", "last_error"])
+                return f"failed: {notification.last_error}"
+            coalesced = _burst(notification) if _coalesces(notification) else []
             notification.status, notification.sent_at = DeliveryStatus.SENT, timezone.now()
             notification.lease_until, notification.last_error = None, ""
             notification.save(update_fields=["status", "sent_at", "lease_until", "last_error"])
+            if coalesced:
+                Notification.objects.filter(pk__in=[other.pk for other in coalesced]).update(
+                    status=DeliveryStatus.SENT, sent_at=notification.sent_at, sent_with=notification, lease_until=None
+                )
             _commit_without_waiting_for_the_disk()
-            _email_message(notification).send()
+            _email_message(notification, coalesced).send()
     except Exception as error:
         # Any failure to send (SMTP refused, timeout, bad address): recorded on the row, retried later.
         return _delivery_failed(notification_id, claim=claim, error=error)

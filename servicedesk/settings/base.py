@@ -198,6 +198,9 @@ NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
 NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=60)
 # The sweep enqueues an e-mail again when its last enqueueing is older than this (a lost message).
 NOTIFICATION_REQUEUE_AFTER_SECONDS = env.int("NOTIFICATION_REQUEUE_AFTER_SECONDS", default=60)
+# Coalescing: an e-mail about a request's event waits this long, and every further notice about the
+# same request for the same person within it joins that one e-mail (0: each is sent at once).
+NOTIFICATION_COALESCE_SECONDS = env.int("NOTIFICATION_COALESCE_SECONDS", default=120)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

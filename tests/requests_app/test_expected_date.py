@@ -52,7 +52,8 @@ def test_a_requester_who_wants_no_such_email_is_told_in_the_app(working, request
 
     services.procurement_request_set_expected_date(procurement_request=working, actor=buyer, expected_on=in_days(3))
 
-    assert list(Notification.objects.filter(recipient=requester).values_list("channel", flat=True)) == [Channel.IN_APP]
+    told = Notification.objects.filter(recipient=requester, kind=NotificationKind.EXPECTED_DATE)
+    assert list(told.values_list("channel", flat=True)) == [Channel.IN_APP]
 
 
 @pytest.mark.parametrize(

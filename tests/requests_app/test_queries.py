@@ -26,8 +26,9 @@ APPROVALS_QUERIES = LIST_QUERIES + 1
 # membership + the SLA panel (the current clocks with goal, policy and calendar joined, their pauses
 # and their calendars' versions in one prefetch each) + department and groups for the user menu +
 # the timeline (events with actor, comment, attachment and assignee joined) + the comments'
-# attachments in one prefetch + the request's attachments (with uploader).
-DETAIL_QUERIES = 14
+# attachments in one prefetch + the request's attachments (with uploader) + its followers (with user) + the
+# colleagues the add-follower form offers (the requester, the buyer and managers add followers).
+DETAIL_QUERIES = 16
 
 
 def _pdf(name):
@@ -137,8 +138,8 @@ def conversation(requester, head, buyer, manager):
         ("requester", DETAIL_QUERIES),
         # the assignee's change-priority form lists the categories
         ("buyer", DETAIL_QUERIES + 1),
-        # the head's approval rights need the departments they head
-        ("head", DETAIL_QUERIES + 1),
+        # the head's approval rights need the departments they head; the head adds no followers (no form)
+        ("head", DETAIL_QUERIES + 1 - 1),
         # the manager's assign form lists the buyers, the change-priority form the categories
         ("manager", DETAIL_QUERIES + 2),
     ],

@@ -115,9 +115,13 @@ def test_without_a_head_who_can_decide_the_managers_are_asked(requester, manager
 def test_the_approval_notice_names_the_request(requester, head):
     procurement_request = _pending(requester)
 
-    email = procurement_request.notifications.get(channel=Channel.EMAIL)
+    email = procurement_request.notifications.get(channel=Channel.EMAIL, recipient=head)
     assert email.subject == f"[{procurement_request.reference}] Your approval is needed: {procurement_request.title}"
     assert "Not assigned yet." in email.payload["body"]
+    assert (
+        f"Approve or reject: http://127.0.0.1:8000/requests/{procurement_request.reference}/#actions"
+        in (email.payload["body"])
+    )
 
 
 def test_reminders_are_swept_in_batches_and_skip_requests_an_event_holds(requester, buyer):

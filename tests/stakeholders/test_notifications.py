@@ -174,7 +174,7 @@ def test_with_the_broker_down_a_submission_still_succeeds_and_the_sweep_enqueues
         procurement_request = file_request(requester, estimated_value=Decimal("6000"))
 
     # then it is saved, the notice waits in the outbox, and the log says why
-    email = procurement_request.notifications.get(channel=Channel.EMAIL)
+    email = procurement_request.notifications.get(channel=Channel.EMAIL, kind=NotificationKind.APPROVAL)
     assert email.status == DeliveryStatus.PENDING
     assert "Could not enqueue 1 of 1 e-mail deliveries; the sweep retries them." in caplog.text
 
