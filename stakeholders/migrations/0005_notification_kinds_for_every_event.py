@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("requests_app", "0012_watchers"),
+        ("requests_app", "0013_watchers"),
         ("slas", "0005_escalation"),
         ("stakeholders", "0004_notifications"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
