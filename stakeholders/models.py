@@ -16,6 +16,12 @@ class DepartmentQuerySet(models.QuerySet):
     def headed_by(self, user):
         return self.filter(head=user)
 
+    def visible_to(self, user):
+        """Departments whose directory page the user may read; any other is a 404, like a missing one."""
+        from .permissions import visible_departments_filter
+
+        return self.filter(visible_departments_filter(user))
+
 
 class Department(models.Model):
     """An internal customer of Procurement (Procurement itself is one too)."""
@@ -38,6 +44,12 @@ class Department(models.Model):
     )
     is_procurement = models.BooleanField(default=False, help_text="The department whose staff work the requests.")
     is_active = models.BooleanField(default=True)
+    directory_is_public = models.BooleanField(
+        "directory page public",
+        default=False,
+        help_text="Everyone signed in may read this department's directory page, agreement and meetings "
+        "(otherwise only its own staff and Procurement).",
+    )
 
     objects = DepartmentQuerySet.as_manager()
 
@@ -125,6 +137,9 @@ class NotificationKind(models.TextChoices):
     UNCLAIMED = "unclaimed", "Unclaimed requests"
     APPROVAL = "approval", "Approvals waiting"
     EXPECTED_DATE = "expected_date", "New expected dates"
+    AGREEMENT_REVIEW = "agreement_review", "Service agreement reviews due"
+    ACTION_ITEM = "action_item", "Overdue action items"
+    MEETING_OUTCOMES = "meeting_outcomes", "Stakeholder meeting outcomes"
 
 
 class Channel(models.TextChoices):
@@ -243,3 +258,205 @@ class NotificationPreference(models.Model):
 
     def __str__(self):
         return f"{self.user}: {self.get_kind_display()} by e-mail {'on' if self.by_email else 'off'}"
+
+
+# --- Internal customer relations: agreements, meetings, action items ---------------------------------
+
+
+class ServiceAgreementQuerySet(models.QuerySet):
+    def current(self):
+        """Each department's newest version only."""
+        newer = ServiceAgreement.objects.filter(
+            department=models.OuterRef("department"), version__gt=models.OuterRef("version")
+        )
+        return self.filter(~models.Exists(newer))
+
+    def review_passed(self, on):
+        return self.current().filter(review_on__lt=on)
+
+
+class ServiceAgreement(models.Model):
+    """One version of what a department and Procurement agreed. A change is a new row, never an edit,
+    so the page can show the history; only the sign-off is recorded on the version it signs."""
+
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="agreements")
+    version = models.PositiveIntegerField()
+    policies = models.ManyToManyField(
+        "slas.SlaPolicy", blank=True, related_name="+", help_text="The SLA policies this department is promised."
+    )
+    deviations = models.TextField(blank=True, help_text="Agreed deviations from those policies, in plain words.")
+    notes = models.TextField(blank=True)
+    review_on = models.DateField("review date", help_text="When both sides look at it again.")
+    change_note = models.CharField(max_length=200, blank=True, help_text="What changed in this version, and why.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    signed_off_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ServiceAgreementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["department", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["department", "version"], name="service_agreement_version_unique"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="service_agreement_version_positive"),
+            models.CheckConstraint(
+                condition=Q(signed_off_by__isnull=True) | Q(signed_off_at__isnull=False),
+                name="service_agreement_sign_off_dated",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.department} agreement v{self.version}"
+
+
+class MeetingSchedule(models.Model):
+    """How often Procurement reviews the relationship with a department (e.g. every 3 months)."""
+
+    department = models.OneToOneField(Department, on_delete=models.CASCADE, related_name="meeting_schedule")
+    every_months = models.PositiveSmallIntegerField(
+        choices=[(1, "Monthly"), (3, "Quarterly"), (6, "Twice a year"), (12, "Yearly")], default=3
+    )
+    title = models.CharField(max_length=100, default="Service review")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(every_months__in=[1, 3, 6, 12]), name="meeting_schedule_interval_valid")
+        ]
+
+    def __str__(self):
+        return f"{self.department}: {self.get_every_months_display()}"
+
+
+class MeetingQuerySet(models.QuerySet):
+    def upcoming(self, now):
+        return self.filter(starts_at__gte=now).order_by("starts_at", "pk")
+
+    def past(self, now):
+        return self.filter(starts_at__lt=now).order_by("-starts_at", "-pk")
+
+    def published(self):
+        return self.filter(published_at__isnull=False)
+
+
+class Meeting(models.Model):
+    """A stakeholder meeting with a department: planned with an agenda, then minuted and published."""
+
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="meetings")
+    title = models.CharField(max_length=150)
+    starts_at = models.DateTimeField()
+    attendees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="stakeholder_meetings")
+    agenda = models.TextField(blank=True)
+    minutes = models.TextField(blank=True)
+    decisions = models.TextField(blank=True)
+    summary = models.TextField(blank=True, help_text="The outcome in a few lines, as the department's staff read it.")
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MeetingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts_at", "-pk"]
+        indexes = [models.Index(fields=["department", "starts_at"], name="meeting_department_start")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(published_at__isnull=True) | ~Q(summary=""), name="meeting_published_has_summary"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.title} ({self.department}, {self.starts_at:%Y-%m-%d})"
+
+    @property
+    def is_published(self):
+        return self.published_at is not None
+
+
+class ActionItemStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+    DROPPED = "dropped", "Dropped"
+
+
+class ActionItemQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status=ActionItemStatus.OPEN)
+
+    def overdue(self, today):
+        """Open and due before `today` (the desk's calendar date)."""
+        return self.open().filter(due_on__lt=today)
+
+
+class ActionItem(models.Model):
+    """Something a meeting decided somebody does by a date."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="action_items")
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="action_items")
+    due_on = models.DateField()
+    status = models.CharField(max_length=10, choices=ActionItemStatus.choices, default=ActionItemStatus.OPEN)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ActionItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_on", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ActionItemStatus.values), name="action_item_status_valid"),
+        ]
+        indexes = [
+            # The reminder sweep's question: its cost follows the open items, not the history.
+            models.Index(fields=["due_on"], condition=Q(status="open"), name="action_item_open_due"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+
+class RelationReminderSubject(models.TextChoices):
+    AGREEMENT_REVIEW = "agreement_review", "Agreement review date passed"
+    ACTION_ITEM_OVERDUE = "action_item_overdue", "Action item overdue"
+
+
+class RelationReminder(models.Model):
+    """A reminder that fired: its unique key makes a second sweep, or two at once, a no-op.
+
+    An agreement's review date reminds once per (department, review date), whatever versions keep
+    that date; an action item reminds once per (item, due date), so moving the date re-arms it.
+    """
+
+    subject = models.CharField(max_length=30, choices=RelationReminderSubject.choices)
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    action_item = models.ForeignKey(
+        ActionItem, null=True, blank=True, on_delete=models.CASCADE, related_name="reminders"
+    )
+    due_on = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department", "due_on"],
+                condition=Q(subject="agreement_review"),
+                name="relation_reminder_once_per_review_date",
+            ),
+            models.UniqueConstraint(
+                fields=["action_item", "due_on"],
+                condition=Q(subject="action_item_overdue"),
+                name="relation_reminder_once_per_due_date",
+            ),
+            models.CheckConstraint(
+                condition=(Q(subject="agreement_review", department__isnull=False, action_item__isnull=True))
+                | Q(subject="action_item_overdue", action_item__isnull=False, department__isnull=True),
+                name="relation_reminder_target_matches_subject",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_subject_display()} ({self.due_on})"

@@ -8,3 +8,13 @@ from . import services
 def deliver_notification(notification_id):
     """Send one e-mail notification (idempotent: a second run finds it sent or claimed)."""
     return services.notification_deliver(notification_id=notification_id)
+
+
+@shared_task(name="stakeholders.sweep_relation_reminders")
+def sweep_relation_reminders():
+    """Periodic: overdue action items remind their owner, passed agreement review dates the procurement
+    managers, once each (idempotent: a unique key per reminder; returns how many fired)."""
+    from .relations import relations_reminders_sweep
+
+    result = relations_reminders_sweep()
+    return {"action_items": result.action_items, "agreement_reviews": result.agreement_reviews}

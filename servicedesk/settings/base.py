@@ -183,6 +183,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "requests_app.close_completed_requests",
         "schedule": crontab(minute=15),
     },
+    # Overdue stakeholder action items remind their owner, and passed service agreement review dates
+    # the procurement managers, once per due date (a unique key; e-mails wait for office hours). The
+    # dates are days, so every ten minutes is prompt enough and costs two queries when idle.
+    "sweep-relation-reminders": {
+        "task": "stakeholders.sweep_relation_reminders",
+        "schedule": 600.0,
+    },
 }
 
 # --- Product rules --------------------------------------------------------------------------------
