@@ -74,9 +74,9 @@ def test_ensuring_the_roles_repairs_them_and_changes_nothing_when_they_are_right
 NAVIGATION = {
     "requester": {"My requests", "My department", "New request", "SLA catalogue", "Service agreement"},
     "head": {"My requests", "My department", "Approvals", "New request", "SLA catalogue", "Service agreement"},
-    "buyer": {"Queue", "Work list", "My requests", "New request", "SLA catalogue", "Internal customers"},
+    "buyer": {"Queue", "Work list", "My requests", "New request", "SLA catalogue", "Customers"},
     "manager": {
-        "Internal customers",
+        "Customers",
         "Queue",
         "Work list",
         "My requests",

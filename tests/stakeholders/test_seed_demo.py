@@ -146,3 +146,18 @@ def test_seeding_sets_up_teams_rules_and_one_buyer_away_and_the_requests_show_th
     routed = RequestEvent.objects.filter(kind=EventKind.ROUTED)
     assert not ProcurementRequest.objects.exclude(status=Status.PENDING_APPROVAL).filter(team__isnull=True).exists()
     assert routed.filter(assignee__isnull=False).exists() and routed.filter(assignee__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_shows_the_relationship_with_sales_once():
+    from stakeholders.models import ActionItem, Meeting, ServiceAgreement
+
+    seed()
+    seed()
+    now = timezone.now()
+    sales = Department.objects.get(code="SALES")
+    assert list(ServiceAgreement.objects.filter(department=sales).values_list("version", flat=True)) == [2, 1]
+    assert Meeting.objects.filter(department=sales).past(now).published().count() == 1
+    assert Meeting.objects.filter(department=sales).upcoming(now).count() == 1
+    assert ActionItem.objects.overdue(timezone.localdate()).filter(meeting__department=sales).count() == 1
+    assert ServiceAgreement.objects.review_passed(timezone.localdate()).filter(department__code="FIN").exists()
