@@ -251,3 +251,29 @@ def test_the_owner_closes_an_action_item_and_others_may_not(client, sales_with_h
 def test_bad_addresses_are_404s_not_500s(client, department, manager, path):
     client.force_login(manager)
     assert client.get(path).status_code in (404, 405)
+
+
+def test_a_manager_sets_the_schedule_and_plans_meetings_and_bad_dates_come_back_beside_the_field(
+    client, department, manager, head
+):
+    client.force_login(manager)
+    schedule_url = department_url(department, name="stakeholders:schedule")
+    response = client.post(schedule_url, {"every_months": "7", "title": "Review", "first_at": "soon"})
+    assert response.status_code == 400
+    assert set(response.context["form"].errors) == {"every_months", "first_at"}
+    assert not Meeting.objects.exists()
+
+    response = client.post(
+        schedule_url, {"every_months": "3", "title": "Quarterly review", "first_at": "2030-04-02T10:00"}
+    )
+    assert response.status_code == 302
+    assert department.meeting_schedule.every_months == 3
+    assert Meeting.objects.get(department=department).title == "Quarterly review"
+
+    plan_url = department_url(department, name="stakeholders:meeting_create")
+    response = client.post(plan_url, {"title": "", "starts_at": "2030-13-01T10:00", "attendees": ["999999"]})
+    assert response.status_code == 400
+    assert set(response.context["form"].errors) == {"title", "starts_at", "attendees"}
+    response = client.post(plan_url, {"title": "Extra review", "starts_at": "2030-05-01T10:00", "attendees": [head.pk]})
+    assert response.status_code == 302
+    assert list(Meeting.objects.get(title="Extra review").attendees.all()) == [head]
