@@ -140,6 +140,8 @@ class NotificationKind(models.TextChoices):
     AGREEMENT_REVIEW = "agreement_review", "Service agreement reviews due"
     ACTION_ITEM = "action_item", "Overdue action items"
     MEETING_OUTCOMES = "meeting_outcomes", "Stakeholder meeting outcomes"
+    SURVEY = "survey", "Satisfaction surveys"
+    SURVEY_FOLLOW_UP = "survey_follow_up", "Follow-ups of low scores"
 
 
 class Channel(models.TextChoices):
@@ -422,13 +424,16 @@ class ActionItem(models.Model):
 class RelationReminderSubject(models.TextChoices):
     AGREEMENT_REVIEW = "agreement_review", "Agreement review date passed"
     ACTION_ITEM_OVERDUE = "action_item_overdue", "Action item overdue"
+    SURVEY_UNANSWERED = "survey_unanswered", "Satisfaction survey unanswered"
+    FOLLOW_UP_OVERDUE = "follow_up_overdue", "Follow-up of a low score overdue"
 
 
 class RelationReminder(models.Model):
     """A reminder that fired: its unique key makes a second sweep, or two at once, a no-op.
 
     An agreement's review date reminds once per (department, review date), whatever versions keep
-    that date; an action item reminds once per (item, due date), so moving the date re-arms it.
+    that date; an action item reminds once per (item, due date), so moving the date re-arms it. An
+    unanswered satisfaction survey reminds its requester once; an overdue follow-up its owner once.
     """
 
     subject = models.CharField(max_length=30, choices=RelationReminderSubject.choices)
@@ -436,11 +441,26 @@ class RelationReminder(models.Model):
     action_item = models.ForeignKey(
         ActionItem, null=True, blank=True, on_delete=models.CASCADE, related_name="reminders"
     )
+    survey = models.ForeignKey(
+        "SatisfactionSurvey", null=True, blank=True, on_delete=models.CASCADE, related_name="reminders"
+    )
+    follow_up = models.ForeignKey(
+        "SurveyFollowUp", null=True, blank=True, on_delete=models.CASCADE, related_name="reminders"
+    )
     due_on = models.DateField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
+            # An unanswered survey reminds once, ever; so does an overdue follow-up (its due time is fixed).
+            models.UniqueConstraint(
+                fields=["survey"], condition=Q(subject="survey_unanswered"), name="relation_reminder_once_per_survey"
+            ),
+            models.UniqueConstraint(
+                fields=["follow_up"],
+                condition=Q(subject="follow_up_overdue"),
+                name="relation_reminder_once_per_follow_up",
+            ),
             models.UniqueConstraint(
                 fields=["department", "due_on"],
                 condition=Q(subject="agreement_review"),
@@ -452,11 +472,162 @@ class RelationReminder(models.Model):
                 name="relation_reminder_once_per_due_date",
             ),
             models.CheckConstraint(
-                condition=(Q(subject="agreement_review", department__isnull=False, action_item__isnull=True))
-                | Q(subject="action_item_overdue", action_item__isnull=False, department__isnull=True),
+                condition=Q(
+                    subject="agreement_review",
+                    department__isnull=False,
+                    action_item__isnull=True,
+                    survey__isnull=True,
+                    follow_up__isnull=True,
+                )
+                | Q(
+                    subject="action_item_overdue",
+                    action_item__isnull=False,
+                    department__isnull=True,
+                    survey__isnull=True,
+                    follow_up__isnull=True,
+                )
+                | Q(
+                    subject="survey_unanswered",
+                    survey__isnull=False,
+                    department__isnull=True,
+                    action_item__isnull=True,
+                    follow_up__isnull=True,
+                )
+                | Q(
+                    subject="follow_up_overdue",
+                    follow_up__isnull=False,
+                    department__isnull=True,
+                    action_item__isnull=True,
+                    survey__isnull=True,
+                ),
                 name="relation_reminder_target_matches_subject",
             ),
         ]
 
     def __str__(self):
         return f"{self.get_subject_display()} ({self.due_on})"
+
+
+# --- Satisfaction ---------------------------------------------------------------------------------
+
+
+class SatisfactionSurveyQuerySet(models.QuerySet):
+    def answered(self):
+        return self.filter(rating__isnull=False)
+
+    def unanswered(self):
+        return self.filter(rating__isnull=True)
+
+    def for_requester(self, user):
+        """The surveys this person answers: their own requests', nobody else's (others are a 404)."""
+        return self.filter(requester_id=user.pk) if user.is_authenticated else self.none()
+
+
+class SatisfactionSurvey(models.Model):
+    """The requester's rating of a completed request: one per request (the first completion asks).
+
+    The buyer and department are copied at sending, so CSAT figures group by them in one aggregate
+    and do not move when the request is reassigned later. The answer may change for
+    `SURVEY_CHANGE_DAYS` after the first one, then it is read-only.
+    """
+
+    procurement_request = models.OneToOneField(
+        "requests_app.ProcurementRequest", on_delete=models.CASCADE, related_name="satisfaction_survey"
+    )
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="rated_surveys"
+    )
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="satisfaction_surveys")
+    sent_at = models.DateTimeField(default=timezone.now)
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True, help_text="The first answer: the 7 days run from it.")
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SatisfactionSurveyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True, answered_at__isnull=True)
+                | Q(rating__gte=1, rating__lte=5, answered_at__isnull=False),
+                name="satisfaction_rating_1_to_5_with_answer_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["buyer", "sent_at"], name="survey_buyer_sent"),
+            models.Index(fields=["department", "sent_at"], name="survey_department_sent"),
+            # The reminder sweep's question: unanswered surveys by age.
+            models.Index(fields=["sent_at"], condition=Q(rating__isnull=True), name="survey_unanswered"),
+        ]
+
+    def __str__(self):
+        return f"Survey for request {self.procurement_request_id}: {self.rating or 'unanswered'}"
+
+    def change_until(self):
+        """Until when the answer may change (None before the first answer)."""
+        from datetime import timedelta
+
+        from .surveys import SURVEY_CHANGE_DAYS
+
+        return self.answered_at + timedelta(days=SURVEY_CHANGE_DAYS) if self.answered_at else None
+
+    def is_changeable(self, now=None):
+        until = self.change_until()
+        return until is None or (now or timezone.now()) <= until
+
+
+class FollowUpQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Follow-ups the user may open; any other is a 404, like a missing one."""
+        from .permissions import visible_follow_ups_filter
+
+        return self.filter(visible_follow_ups_filter(user))
+
+    def open(self):
+        return self.filter(closed_at__isnull=True)
+
+    def owned_by(self, user):
+        return self.filter(owner_id=user.pk)
+
+    def overdue(self, now):
+        return self.open().filter(due_at__lte=now)
+
+
+class SurveyFollowUp(models.Model):
+    """A low score's closed loop: the team lead (or a procurement manager) talks to the requester and
+    writes down what was done. Opened by the answer, due in business days on the team's calendar."""
+
+    survey = models.OneToOneField(SatisfactionSurvey, on_delete=models.CASCADE, related_name="follow_up")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="survey_follow_ups")
+    opened_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True, help_text="What was done; the requester sees it.")
+
+    objects = FollowUpQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True) | ~Q(note=""),
+                name="follow_up_closed_with_note",
+            ),
+        ]
+        indexes = [
+            # The queue's "Follow-ups" count and the overdue sweep read open ones only.
+            models.Index(fields=["owner", "due_at"], condition=Q(closed_at__isnull=True), name="follow_up_open"),
+        ]
+
+    def __str__(self):
+        return f"Follow-up of survey {self.survey_id}"
+
+    @property
+    def is_closed(self):
+        return self.closed_at is not None

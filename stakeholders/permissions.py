@@ -35,3 +35,15 @@ def can_sign_off(user, department):
 
 def can_update_action_item(user, item):
     return is_manager(user) or item.owner_id == user.pk
+
+
+def can_close_follow_up(user, follow_up):
+    """A low score's follow-up: its owner (the team lead) or a procurement manager."""
+    return is_manager(user) or (user.is_authenticated and follow_up.owner_id == user.pk)
+
+
+def visible_follow_ups_filter(user):
+    """A Q over follow-ups the user may open: their own, or every one for a procurement manager."""
+    if not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    return Q() if is_manager(user) else Q(owner_id=user.pk)

@@ -18,3 +18,13 @@ def sweep_relation_reminders():
 
     result = relations_reminders_sweep()
     return {"action_items": result.action_items, "agreement_reviews": result.agreement_reviews}
+
+
+@shared_task(name="stakeholders.sweep_survey_reminders")
+def sweep_survey_reminders():
+    """Periodic: unanswered satisfaction surveys remind their requester, overdue follow-ups of low scores
+    their owner, once each (idempotent: a unique key per reminder; returns how many fired)."""
+    from .surveys import survey_reminders_sweep
+
+    result = survey_reminders_sweep()
+    return {"surveys": result.surveys, "follow_ups": result.follow_ups}

@@ -190,12 +190,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stakeholders.sweep_relation_reminders",
         "schedule": 600.0,
     },
+    # Unanswered satisfaction surveys remind their requester once, overdue follow-ups of low scores
+    # their owner once per due date (unique keys; e-mails wait for office hours). Two queries idle.
+    "sweep-survey-reminders": {
+        "task": "stakeholders.sweep_survey_reminders",
+        "schedule": 600.0,
+    },
 }
 
 # --- Product rules --------------------------------------------------------------------------------
 PROCUREMENT_BASE_CURRENCY = "EUR"
 # A completed request may be reopened by its requester for this many days, then it is closed.
 REOPEN_WINDOW_DAYS = env.int("REOPEN_WINDOW_DAYS", default=14)
+# A satisfaction rating at or below this (1–5) opens a follow-up for the team lead (0: never).
+SURVEY_FOLLOW_UP_AT = env.int("SERVICEDESK_SURVEY_FOLLOW_UP_AT", default=2)
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 ATTACHMENTS_PER_UPLOAD = 5
 # E-mail notifications (stakeholders.services): a sending worker holds a row this long (longer than
