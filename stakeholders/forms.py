@@ -132,3 +132,38 @@ class ActionItemForm(forms.Form):
 
 class ActionItemStatusForm(forms.Form):
     status = forms.ChoiceField(choices=ActionItemStatus.choices)
+
+
+# --- Satisfaction ---------------------------------------------------------------------------------
+
+
+class SurveyForm(forms.Form):
+    rating = forms.TypedChoiceField(
+        label="How satisfied are you with how Procurement handled this request?",
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose a rating from 1 to 5.", "invalid_choice": "Choose a rating from 1 to 5."},
+    )
+    comment = forms.CharField(
+        label="Comment (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What went well, what should change.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        from .surveys import RATINGS
+
+        super().__init__(*args, **kwargs)
+        self.fields["rating"].choices = [(value, f"{value} – {label}") for value, label in RATINGS.items()]
+
+
+class FollowUpCloseForm(forms.Form):
+    note = forms.CharField(
+        label="What was done",
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The requester sees this note.",
+        error_messages={"required": "Write what was done before closing the follow-up."},
+    )

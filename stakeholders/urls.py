@@ -48,3 +48,10 @@ urlpatterns += [
         name="action_item_status",
     ),
 ]
+
+# Request satisfaction: the requester's survey (addressed by the request's reference) and the follow-up
+# of a low score.
+urlpatterns += [
+    path("surveys/<str:reference>/", views.SurveyView.as_view(), name="survey"),
+    path("follow-ups/<int:pk>/", views.FollowUpView.as_view(), name="follow_up"),
+]

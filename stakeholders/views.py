@@ -16,10 +16,11 @@ from django.views.generic import ListView
 from requests_app.forms import apply_service_errors
 from requests_app.permissions import is_procurement_staff
 
-from . import relations, selectors, services
+from . import relations, satisfaction, selectors, services, surveys
 from .forms import (
     ActionItemForm,
     ActionItemStatusForm,
+    FollowUpCloseForm,
     MeetingForm,
     MeetingMinutesForm,
     MeetingScheduleForm,
@@ -27,6 +28,7 @@ from .forms import (
     PersonalSettingsForm,
     PublishOutcomesForm,
     ServiceAgreementForm,
+    SurveyForm,
 )
 from .middleware import session_time_zone_set
 from .models import (
@@ -38,10 +40,12 @@ from .models import (
     Notification,
     NotificationKind,
     NotificationPreference,
+    SatisfactionSurvey,
     ServiceAgreement,
+    SurveyFollowUp,
     profile_for,
 )
-from .permissions import can_manage_relations, can_sign_off, can_update_action_item
+from .permissions import can_close_follow_up, can_manage_relations, can_sign_off, can_update_action_item
 from .services import profile_update
 
 BELL_CHANGED = "notificationsChanged"  # htmx event: the bell refreshes its count
@@ -63,7 +67,17 @@ class PersonalSettingsView(LoginRequiredMixin, View):
 
     def get(self, request):
         form = PersonalSettingsForm(initial={"time_zone": profile_for(request.user).time_zone})
-        return render(request, self.template_name, {"form": form})
+        return render(request, self.template_name, self.context(request, form))
+
+    @staticmethod
+    def context(request, form):
+        # A buyer's own satisfaction figures (the requests they completed, last 12 months).
+        csat = (
+            satisfaction.csat_figures(satisfaction.for_buyer(request.user))
+            if is_procurement_staff(request.user)
+            else None
+        )
+        return {"form": form, "csat": csat}
 
     def post(self, request):
         form = PersonalSettingsForm(request.POST)
@@ -78,7 +92,7 @@ class PersonalSettingsView(LoginRequiredMixin, View):
                 session_time_zone_set(request, profile.time_zone)
                 messages.success(request, f"Times are now shown in {profile.zone.key.replace('_', ' ')}.")
                 return redirect("stakeholders:settings")
-        return render(request, self.template_name, {"form": form}, status=400)
+        return render(request, self.template_name, self.context(request, form), status=400)
 
 
 def _own_notification_or_404(user, pk):
@@ -227,6 +241,7 @@ class DepartmentView(LoginRequiredMixin, View):
             {
                 "page": page,
                 "department": department,
+                "csat": satisfaction.csat_figures(satisfaction.for_department(department)),
                 "can_manage": can_manage_relations(request.user),
                 "can_sign_off": can_sign_off(request.user, department),
             },
@@ -431,3 +446,92 @@ class ActionItemStatusView(LoginRequiredMixin, View):
             request, f"“{item.title}” is now {ActionItemStatus(form.cleaned_data['status']).label.lower()}."
         )
         return _back(request, default=_meeting_url(item.meeting))
+
+
+# --- Request satisfaction -------------------------------------------------------------------------
+
+
+def _own_survey_or_404(user, reference):
+    # Only the requester answers: anyone else's survey is a 404, exactly like a missing one.
+    surveys_of_user = SatisfactionSurvey.objects.for_requester(user).select_related(
+        "procurement_request", "follow_up__closed_by"
+    )
+    return get_object_or_404(surveys_of_user, procurement_request__reference=reference)
+
+
+class SurveyView(LoginRequiredMixin, View):
+    """The requester's survey: the e-mail's one-click link opens it with that rating chosen."""
+
+    template_name = "stakeholders/survey.html"
+
+    def get(self, request, reference):
+        survey = _own_survey_or_404(request.user, reference)
+        initial = {"rating": survey.rating, "comment": survey.comment}
+        chosen = request.GET.get("rating", "")
+        if chosen in {str(value) for value in surveys.RATINGS}:  # anything else in the link is ignored
+            initial["rating"] = int(chosen)
+        return self.page(request, survey, SurveyForm(initial=initial))
+
+    def post(self, request, reference):
+        survey = _own_survey_or_404(request.user, reference)
+        form = SurveyForm(request.POST)
+        if form.is_valid():
+            try:
+                surveys.survey_answer(survey=survey, actor=request.user, **form.cleaned_data)
+            except ValidationError as error:
+                apply_service_errors(form, error)
+            else:
+                messages.success(request, "Thank you: your answer is saved.")
+                return redirect("stakeholders:survey", reference=reference)
+        return self.page(request, survey, form, status=400)
+
+    def page(self, request, survey, form, status=200):
+        context = {
+            "survey": survey,
+            "procurement_request": survey.procurement_request,
+            "form": form,
+            "changeable": survey.is_changeable(),
+            "change_days": surveys.SURVEY_CHANGE_DAYS,
+        }
+        return render(request, self.template_name, context, status=status)
+
+
+class FollowUpView(LoginRequiredMixin, View):
+    """A low score's follow-up: what the requester said; its owner (or a manager) closes it with a note."""
+
+    template_name = "stakeholders/follow_up.html"
+
+    def _follow_up(self, user, pk):
+        visible = SurveyFollowUp.objects.visible_to(user).select_related(
+            "survey__procurement_request__department", "survey__requester", "owner", "closed_by"
+        )
+        return get_object_or_404(visible, pk=pk)
+
+    def get(self, request, pk):
+        return self.page(request, self._follow_up(request.user, pk), FollowUpCloseForm())
+
+    def post(self, request, pk):
+        follow_up = self._follow_up(request.user, pk)
+        if not can_close_follow_up(request.user, follow_up):
+            raise PermissionDenied
+        form = FollowUpCloseForm(request.POST)
+        if form.is_valid():
+            try:
+                surveys.follow_up_close(follow_up=follow_up, actor=request.user, note=form.cleaned_data["note"])
+            except ValidationError as error:
+                apply_service_errors(form, error)
+            else:
+                requester = follow_up.survey.requester
+                messages.success(request, f"Follow-up closed: {requester.get_full_name() or requester} is told.")
+                return redirect("stakeholders:follow_up", pk=pk)
+        return self.page(request, follow_up, form, status=400)
+
+    def page(self, request, follow_up, form, status=200):
+        context = {
+            "follow_up": follow_up,
+            "survey": follow_up.survey,
+            "procurement_request": follow_up.survey.procurement_request,
+            "form": form if follow_up.closed_at is None and can_close_follow_up(request.user, follow_up) else None,
+            "now": timezone.now(),
+        }
+        return render(request, self.template_name, context, status=status)
