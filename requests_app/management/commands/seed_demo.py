@@ -165,8 +165,19 @@ REQUESTS = [
         ("mark_ordered", ASSIGNEE, {"po_number": "PO-4500011890"}),
         ("complete", ASSIGNEE, {}),
     ]),
+    ("r16", "alice", "Headsets for the inside sales team", "Goods", "normal", "640", "EUR", False, 6, [
+        ("claim", "bob", {}),
+        ("start", "bob", {}),
+        ("complete", "bob", {"note": "Twelve headsets handed over to Alice."}),
+    ]),
 ]
 # fmt: on
+# Answers to the completed requests' satisfaction surveys: (key's title, rating, comment, days ago).
+# Nora's low score opens a follow-up for the team lead; Ivan's and Alice's surveys wait for an answer.
+SURVEY_ANSWERS = [
+    ("Customer gifts for key accounts", 5, "Three good options within a day, delivered on time.", 9),
+    ("Booth graphics for the spring fair", 2, "The proofs came two days before the fair; far too close.", 1),
+]
 
 
 class Command(BaseCommand):
@@ -182,6 +193,7 @@ class Command(BaseCommand):
             created = self._requests(people)
             self._away(people)
             self._relations(people)
+            self._satisfaction()
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(people)} people, {created} new requests."))
         self.stdout.write("Log in at http://127.0.0.1:8000/ with password 'demo' as: " + ", ".join(sorted(people)))
 
@@ -332,6 +344,33 @@ class Command(BaseCommand):
                 change_note="First agreement",
                 now=now - timedelta(days=365),
             )
+
+    def _satisfaction(self):
+        """Surveys sent when their request was completed; Carol's and Nora's answered (see SURVEY_ANSWERS).
+        Only unanswered surveys are touched, so a second run changes nothing."""
+        from stakeholders import surveys
+        from stakeholders.models import SatisfactionSurvey
+
+        now = timezone.now()
+        for survey in SatisfactionSurvey.objects.select_related("procurement_request"):
+            completed_at = survey.procurement_request.completed_at
+            if completed_at is not None and survey.sent_at > completed_at:  # the requests were backdated
+                SatisfactionSurvey.objects.filter(pk=survey.pk).update(sent_at=completed_at)
+        for title, rating, comment, days_ago in SURVEY_ANSWERS:
+            survey = (
+                SatisfactionSurvey.objects.unanswered()
+                .filter(procurement_request__title=title)
+                .select_related("requester")
+                .first()
+            )
+            if survey is not None:
+                surveys.survey_answer(
+                    survey=survey,
+                    actor=survey.requester,
+                    rating=rating,
+                    comment=comment,
+                    now=now - timedelta(days=days_ago),
+                )
 
     def _routing(self, people):
         """The four teams, their rules, and the default rule on the indirect team's queue."""
