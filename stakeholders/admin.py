@@ -11,7 +11,9 @@ from .models import (
     NotificationPreference,
     Profile,
     RelationReminder,
+    SatisfactionSurvey,
     ServiceAgreement,
+    SurveyFollowUp,
 )
 from .services import notifications_retry
 
@@ -124,6 +126,19 @@ class MeetingAdmin(ReadOnlyAdmin):
 
 @admin.register(RelationReminder)
 class RelationReminderAdmin(ReadOnlyAdmin):
-    list_display = ["subject", "department", "action_item", "due_on", "created_at"]
+    list_display = ["subject", "department", "action_item", "survey", "follow_up", "due_on", "created_at"]
     list_filter = ["subject"]
-    list_select_related = ["department", "action_item"]
+    list_select_related = ["department", "action_item", "survey", "follow_up"]
+
+
+@admin.register(SatisfactionSurvey)
+class SatisfactionSurveyAdmin(ReadOnlyAdmin):
+    list_display = ["procurement_request", "requester", "buyer", "department", "sent_at", "rating", "answered_at"]
+    list_filter = ["rating", "department"]
+    list_select_related = ["procurement_request", "requester", "buyer", "department"]
+
+
+@admin.register(SurveyFollowUp)
+class SurveyFollowUpAdmin(ReadOnlyAdmin):
+    list_display = ["survey", "owner", "opened_at", "due_at", "closed_at", "closed_by"]
+    list_select_related = ["survey", "owner", "closed_by"]

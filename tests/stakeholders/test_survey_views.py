@@ -207,3 +207,11 @@ def test_the_department_page_shows_its_csat(client, manager, follow_up, departme
     response = client.get(reverse("stakeholders:department", args=[department.code]))
     assert response.context["csat"].answered == 1
     assert 'id="satisfaction"' in response.content.decode() and "100 % response rate" in response.content.decode()
+
+
+def test_surveys_and_follow_ups_are_read_in_the_admin(client, admin_user, follow_up):
+    client.force_login(admin_user)
+    for model in ("satisfactionsurvey", "surveyfollowup", "relationreminder"):
+        assert client.get(reverse(f"admin:stakeholders_{model}_changelist")).status_code == 200
+    assert client.get(reverse("admin:stakeholders_surveyfollowup_change", args=[follow_up.pk])).status_code == 200
+    assert client.get(reverse("admin:stakeholders_satisfactionsurvey_add")).status_code == 403
