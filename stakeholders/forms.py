@@ -1,5 +1,8 @@
 import zoneinfo
 
+from crispy_forms.bootstrap import InlineRadios
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Layout
 from django import forms
 from django.conf import settings
 
@@ -167,3 +170,43 @@ class FollowUpCloseForm(forms.Form):
         help_text="The requester sees this note.",
         error_messages={"required": "Write what was done before closing the follow-up."},
     )
+
+
+class RelationshipScheduleForm(forms.Form):
+    every_months = forms.TypedChoiceField(label="Ask the department's staff", coerce=int, choices=[])
+    next_on = forms.DateField(label="Next round opens on", widget=DATE_INPUT)
+
+    def __init__(self, *args, **kwargs):
+        from .models import RELATIONSHIP_INTERVALS
+
+        super().__init__(*args, **kwargs)
+        self.fields["every_months"].choices = RELATIONSHIP_INTERVALS
+
+
+class RelationshipAnswerForm(forms.Form):
+    """One 1–5 field per fixed question, then an optional comment."""
+
+    comment = forms.CharField(
+        label="Anything else? (optional)", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args, **kwargs):
+        from .models import RELATIONSHIP_QUESTIONS
+
+        super().__init__(*args, **kwargs)
+        scale = [(1, "1 – disagree"), (2, "2"), (3, "3"), (4, "4"), (5, "5 – agree")]
+        questions = {
+            name: forms.TypedChoiceField(
+                label=text,
+                coerce=int,
+                choices=scale,
+                widget=forms.RadioSelect,
+                error_messages={"required": "Choose from 1 to 5.", "invalid_choice": "Choose from 1 to 5."},
+            )
+            for name, text in RELATIONSHIP_QUESTIONS
+        }
+        self.fields = {**questions, **self.fields}
+        # The 1–5 scale on one line per question (rendered with {% crispy form %}, inside the page's form).
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = Layout(*[InlineRadios(name) for name in questions], "comment")

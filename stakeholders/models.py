@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -142,6 +142,7 @@ class NotificationKind(models.TextChoices):
     MEETING_OUTCOMES = "meeting_outcomes", "Stakeholder meeting outcomes"
     SURVEY = "survey", "Satisfaction surveys"
     SURVEY_FOLLOW_UP = "survey_follow_up", "Follow-ups of low scores"
+    RELATIONSHIP_SURVEY = "relationship_survey", "Relationship surveys"
 
 
 class Channel(models.TextChoices):
@@ -631,3 +632,87 @@ class SurveyFollowUp(models.Model):
     @property
     def is_closed(self):
         return self.closed_at is not None
+
+
+# --- The periodic relationship survey -------------------------------------------------------------
+
+# The fixed questions a department's staff answer about Procurement as a partner (1 disagree – 5 agree).
+RELATIONSHIP_QUESTIONS = (
+    ("responsive", "Procurement responds quickly to our requests."),
+    ("understands", "Procurement understands what we need."),
+    ("informs", "Procurement keeps us informed."),
+    ("adds_value", "Working with Procurement gets us better results."),
+)
+RELATIONSHIP_INTERVALS = [(3, "Quarterly"), (6, "Twice a year"), (12, "Yearly")]
+
+
+class RelationshipSurveySchedule(models.Model):
+    """How often a department's staff are asked the relationship questions, and when next."""
+
+    department = models.OneToOneField(Department, on_delete=models.CASCADE, related_name="relationship_survey_schedule")
+    every_months = models.PositiveSmallIntegerField(choices=RELATIONSHIP_INTERVALS, default=6)
+    next_on = models.DateField(help_text="The next round opens on this day.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(every_months__in=[3, 6, 12]), name="relationship_schedule_interval_valid"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.department}: every {self.every_months} months, next {self.next_on}"
+
+
+class RelationshipSurvey(models.Model):
+    """One round of the relationship survey for a department: open from `opened_on` to `closes_on`."""
+
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="relationship_surveys")
+    opened_on = models.DateField()
+    closes_on = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-opened_on", "-id"]
+        constraints = [
+            # A second sweep, or two at once, open nothing twice.
+            models.UniqueConstraint(fields=["department", "opened_on"], name="relationship_survey_once_per_day"),
+            models.CheckConstraint(condition=Q(closes_on__gte=F("opened_on")), name="relationship_survey_dates"),
+        ]
+
+    def __str__(self):
+        return f"{self.department} relationship survey of {self.opened_on}"
+
+    def is_open(self, today):
+        return self.opened_on <= today <= self.closes_on
+
+
+def _rating_field():
+    return models.PositiveSmallIntegerField()
+
+
+class RelationshipAnswer(models.Model):
+    """One person's answers to one round: once per person (changeable while the round is open)."""
+
+    survey = models.ForeignKey(RelationshipSurvey, on_delete=models.CASCADE, related_name="answers")
+    respondent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    responsive = _rating_field()
+    understands = _rating_field()
+    informs = _rating_field()
+    adds_value = _rating_field()
+    comment = models.TextField(blank=True)
+    answered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "respondent"], name="relationship_answer_once_per_person"),
+            *[
+                models.CheckConstraint(
+                    condition=Q(**{f"{name}__gte": 1, f"{name}__lte": 5}), name=f"relationship_{name}_1_to_5"
+                )
+                for name, _ in RELATIONSHIP_QUESTIONS
+            ],
+        ]
+
+    def __str__(self):
+        return f"{self.respondent} on {self.survey}"

@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
-from .models import SatisfactionSurvey, SurveyFollowUp
+from .models import RELATIONSHIP_QUESTIONS, RelationshipSurvey, SatisfactionSurvey, SurveyFollowUp
 
 RATING_VALUES = (1, 2, 3, 4, 5)
 DEFAULT_WINDOW_DAYS = 365
@@ -108,3 +108,38 @@ def recent_answers(surveys, *, limit=5):
         .select_related("procurement_request", "requester")
         .order_by("-answered_at", "-pk")[:limit]
     )
+
+
+# --- The periodic relationship survey ----------------------------------------------------------------
+
+TREND_ROUNDS = 6
+
+
+@dataclass(frozen=True)
+class RelationshipRound:
+    survey: object
+    answers: int
+    averages: list  # [(question text, average or None)] in RELATIONSHIP_QUESTIONS order
+    overall: float | None
+
+
+def relationship_trend(department, *, rounds=TREND_ROUNDS):
+    """The department's latest relationship survey rounds, oldest first, each with its number of answers
+    and the average per question: one aggregate query."""
+    per_question = {f"avg_{name}": Avg(f"answers__{name}") for name, _ in RELATIONSHIP_QUESTIONS}
+    latest = list(
+        RelationshipSurvey.objects.filter(department_id=department.pk)
+        .annotate(answer_count=Count("answers"), **per_question)
+        .order_by("-opened_on", "-pk")[:rounds]
+    )
+    trend = []
+    for survey in reversed(latest):
+        averages = [(text, _rounded(getattr(survey, f"avg_{name}"))) for name, text in RELATIONSHIP_QUESTIONS]
+        known = [value for _, value in averages if value is not None]
+        overall = round(sum(known) / len(known), 2) if known else None
+        trend.append(RelationshipRound(survey, survey.answer_count, averages, overall))
+    return trend
+
+
+def _rounded(value):
+    return round(float(value), 2) if value is not None else None

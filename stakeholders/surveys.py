@@ -30,13 +30,19 @@ from django.utils import timezone
 from requests_app.models import Status
 
 from .models import (
+    RELATIONSHIP_INTERVALS,
+    RELATIONSHIP_QUESTIONS,
     NotificationKind,
     RelationReminder,
     RelationReminderSubject,
+    RelationshipAnswer,
+    RelationshipSurvey,
+    RelationshipSurveySchedule,
     SatisfactionSurvey,
     SurveyFollowUp,
 )
-from .permissions import can_close_follow_up
+from .permissions import can_close_follow_up, can_manage_relations
+from .relations import _held_until, add_months, department_staff, desk_calendar, relation_notices
 from .services import notifications_create, request_notices
 
 SURVEY_CHANGE_DAYS = 7
@@ -264,8 +270,6 @@ def survey_reminders_sweep(*, now=None, batch_size=200) -> SurveySweepResult:
     Periodic (Celery beat). Idempotent: one `RelationReminder` per key under a unique constraint, rows
     locked before acting and rows another sweep holds skipped. Idle, it is two queries.
     """
-    from .relations import _held_until, desk_calendar
-
     now = now or timezone.now()
     # The desk calendar is read only when something is due: an idle sweep stays at two queries.
     held = functools.cache(lambda: _held_until(now, desk_calendar()))
@@ -389,3 +393,99 @@ def _remind_follow_ups(follow_ups, *, now, held):
             not_before=held,
         )
     notifications_create(notifications=notices, now=now)
+
+
+# --- The periodic relationship survey -------------------------------------------------------------
+#
+# A department's staff (members and head) are asked a few fixed questions about Procurement as a
+# partner, every 3, 6 or 12 months (RelationshipSurveySchedule). The beat job opens each round that is
+# due, once (a unique (department, day) key; schedules locked, skipping those another run holds), and
+# tells the staff. Each person answers once per round and may change it while the round is open.
+
+RELATIONSHIP_ROUND_DAYS = 21
+
+
+def relationship_survey_path(survey):
+    return reverse("stakeholders:relationship_survey", kwargs={"code": survey.department.code, "pk": survey.pk})
+
+
+@transaction.atomic
+def relationship_survey_schedule_set(*, department, actor, every_months, next_on) -> RelationshipSurveySchedule:
+    """How often the department's staff are asked, and the day of the next round (procurement managers)."""
+    if not can_manage_relations(actor):
+        raise PermissionDenied("Only procurement managers schedule relationship surveys.")
+    if every_months not in {months for months, _ in RELATIONSHIP_INTERVALS}:
+        raise ValidationError({"every_months": "Choose quarterly, twice a year or yearly."})
+    schedule, _ = RelationshipSurveySchedule.objects.update_or_create(
+        department=department, defaults={"every_months": every_months, "next_on": next_on}
+    )
+    return schedule
+
+
+def relationship_surveys_open(*, now=None, batch_size=100) -> int:
+    """Open every relationship survey round that is due and tell the department's staff; returns how many.
+
+    Periodic (Celery beat). Idempotent: the schedule moves on in the same transaction, rows another run
+    holds are skipped, and a round is unique per department and day.
+    """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    due = RelationshipSurveySchedule.objects.filter(next_on__lte=today, department__is_active=True)
+    opened = 0
+    while True:
+        with transaction.atomic():
+            schedules = list(
+                due.select_for_update(skip_locked=True, of=("self",)).select_related("department")[:batch_size]
+            )
+            for schedule in schedules:
+                survey, created = RelationshipSurvey.objects.get_or_create(
+                    department=schedule.department,
+                    opened_on=today,
+                    defaults={"closes_on": today + timedelta(days=RELATIONSHIP_ROUND_DAYS), "created_at": now},
+                )
+                next_on = schedule.next_on
+                while next_on <= today:
+                    next_on = add_months(next_on, schedule.every_months)
+                schedule.next_on = next_on
+                schedule.save(update_fields=["next_on"])
+                if not created:
+                    continue
+                opened += 1
+                notifications_create(
+                    notifications=relation_notices(
+                        recipients=department_staff(schedule.department),
+                        kind=NotificationKind.RELATIONSHIP_SURVEY,
+                        subject=f"How is Procurement doing as a partner of {schedule.department.name}?",
+                        lines=[
+                            f"{len(RELATIONSHIP_QUESTIONS)} short questions, a minute of your time.",
+                            f"Open until {survey.closes_on:%d %b %Y}.",
+                        ],
+                        path=relationship_survey_path(survey),
+                    ),
+                    now=now,
+                )
+        if len(schedules) < batch_size:
+            return opened
+
+
+@transaction.atomic
+def relationship_survey_answer(*, survey, actor, answers, comment="", now=None) -> RelationshipAnswer:
+    """One staff member's answers (1–5 per question), once per round, changeable while it is open."""
+    now = now or timezone.now()
+    if actor not in department_staff(survey.department):
+        raise PermissionDenied("Only the department's staff answer its relationship survey.")
+    if not survey.is_open(timezone.localdate(now)):
+        raise ValidationError(f"This survey closed on {survey.closes_on:%d %b %Y}.")
+    errors = {}
+    ratings = {}
+    for name, _ in RELATIONSHIP_QUESTIONS:
+        try:
+            ratings[name] = _clean_rating(answers.get(name))
+        except ValidationError:
+            errors[name] = "Choose from 1 to 5."
+    if errors:
+        raise ValidationError(errors)
+    answer, _ = RelationshipAnswer.objects.update_or_create(
+        survey=survey, respondent=actor, defaults={**ratings, "comment": comment.strip(), "answered_at": now}
+    )
+    return answer

@@ -28,3 +28,12 @@ def sweep_survey_reminders():
 
     result = survey_reminders_sweep()
     return {"surveys": result.surveys, "follow_ups": result.follow_ups}
+
+
+@shared_task(name="stakeholders.open_relationship_surveys")
+def open_relationship_surveys():
+    """Periodic: open the relationship survey rounds that are due and tell each department's staff
+    (idempotent: one round per department and day; returns how many opened)."""
+    from .surveys import relationship_surveys_open
+
+    return relationship_surveys_open()

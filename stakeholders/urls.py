@@ -54,4 +54,14 @@ urlpatterns += [
 urlpatterns += [
     path("surveys/<str:reference>/", views.SurveyView.as_view(), name="survey"),
     path("follow-ups/<int:pk>/", views.FollowUpView.as_view(), name="follow_up"),
+    path(
+        "stakeholders/<slug:code>/relationship-survey/schedule/",
+        views.RelationshipScheduleView.as_view(),
+        name="relationship_schedule",
+    ),
+    path(
+        "stakeholders/<slug:code>/relationship-survey/<int:pk>/",
+        views.RelationshipSurveyView.as_view(),
+        name="relationship_survey",
+    ),
 ]

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -27,6 +27,8 @@ from .forms import (
     NotificationPreferencesForm,
     PersonalSettingsForm,
     PublishOutcomesForm,
+    RelationshipAnswerForm,
+    RelationshipScheduleForm,
     ServiceAgreementForm,
     SurveyForm,
 )
@@ -40,6 +42,9 @@ from .models import (
     Notification,
     NotificationKind,
     NotificationPreference,
+    RelationshipAnswer,
+    RelationshipSurvey,
+    RelationshipSurveySchedule,
     SatisfactionSurvey,
     ServiceAgreement,
     SurveyFollowUp,
@@ -235,6 +240,11 @@ class DepartmentView(LoginRequiredMixin, View):
     def get(self, request, code):
         department = _department_or_404(request.user, code)
         page = selectors.department_page(department=department, user=request.user)
+        trend = satisfaction.relationship_trend(department)
+        today = timezone.localdate()
+        open_round = trend[-1].survey if trend and trend[-1].survey.is_open(today) else None
+        # Only the department's staff answer (a query only while a round is open).
+        can_answer = open_round is not None and request.user in relations.department_staff(department)
         return render(
             request,
             self.template_name,
@@ -242,6 +252,9 @@ class DepartmentView(LoginRequiredMixin, View):
                 "page": page,
                 "department": department,
                 "csat": satisfaction.csat_figures(satisfaction.for_department(department)),
+                "relationship": trend,
+                "relationship_schedule": RelationshipSurveySchedule.objects.filter(department=department).first(),
+                "open_round": open_round if can_answer else None,
                 "can_manage": can_manage_relations(request.user),
                 "can_sign_off": can_sign_off(request.user, department),
             },
@@ -533,5 +546,67 @@ class FollowUpView(LoginRequiredMixin, View):
             "procurement_request": follow_up.survey.procurement_request,
             "form": form if follow_up.closed_at is None and can_close_follow_up(request.user, follow_up) else None,
             "now": timezone.now(),
+        }
+        return render(request, self.template_name, context, status=status)
+
+
+# --- The periodic relationship survey -------------------------------------------------------------
+
+
+class RelationshipScheduleView(ManagerFormPage):
+    form_class = RelationshipScheduleForm
+    heading = "Relationship survey schedule"
+
+    def get_initial(self):
+        schedule = RelationshipSurveySchedule.objects.filter(department=self.department).first()
+        if schedule is None:
+            return {"every_months": 6, "next_on": timezone.localdate()}
+        return {"every_months": schedule.every_months, "next_on": schedule.next_on}
+
+    def perform(self, data):
+        surveys.relationship_survey_schedule_set(department=self.department, actor=self.request.user, **data)
+        messages.success(self.request, "The relationship survey schedule is saved.")
+        return relations.department_url(self.department) + "#relationship"
+
+
+class RelationshipSurveyView(LoginRequiredMixin, View):
+    """A round of the relationship survey: the department's staff answer it; anyone else gets a 404."""
+
+    template_name = "stakeholders/relationship_survey.html"
+
+    def _survey(self, user, code, pk):
+        department = _department_or_404(user, code)
+        if user not in relations.department_staff(department):
+            raise Http404
+        return get_object_or_404(RelationshipSurvey.objects.select_related("department"), pk=pk, department=department)
+
+    def get(self, request, code, pk):
+        survey = self._survey(request.user, code, pk)
+        answer = RelationshipAnswer.objects.filter(survey=survey, respondent=request.user).first()
+        initial = {name: getattr(answer, name) for name in RelationshipAnswerForm().fields} if answer else {}
+        return self.page(request, survey, RelationshipAnswerForm(initial=initial), answer=answer)
+
+    def post(self, request, code, pk):
+        survey = self._survey(request.user, code, pk)
+        form = RelationshipAnswerForm(request.POST)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            comment = data.pop("comment")
+            try:
+                surveys.relationship_survey_answer(survey=survey, actor=request.user, answers=data, comment=comment)
+            except ValidationError as error:
+                apply_service_errors(form, error)
+            else:
+                messages.success(request, "Thank you: your answers are saved.")
+                return redirect(relations.department_url(survey.department) + "#relationship")
+        return self.page(request, survey, form, status=400)
+
+    def page(self, request, survey, form, status=200, answer=None):
+        context = {
+            "survey": survey,
+            "department": survey.department,
+            "form": form,
+            "answer": answer,
+            "is_open": survey.is_open(timezone.localdate()),
         }
         return render(request, self.template_name, context, status=status)

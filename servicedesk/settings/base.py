@@ -196,6 +196,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stakeholders.sweep_survey_reminders",
         "schedule": 600.0,
     },
+    # Relationship survey rounds that are due open, once per department and day, and tell the staff.
+    # Rounds are scheduled by the day: hourly is prompt enough; idle it is one query.
+    "open-relationship-surveys": {
+        "task": "stakeholders.open_relationship_surveys",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Product rules --------------------------------------------------------------------------------

@@ -18,9 +18,10 @@ pytestmark = pytest.mark.django_db
 # the layout's user menu (membership, department, groups: 3). The department page reads the agreement
 # (+ policies), the open requests (+ clocks, calendar versions), volumes, action items, contacts, the
 # SLA catalogue (policies, goals, calendars, versions, benchmarks), last / next (+ attendees) meeting,
-# outcomes (+ their action items), the schedule, and the CSAT figures (one aggregate).
+# outcomes (+ their action items), the schedule, the CSAT figures (one aggregate), and the relationship
+# survey's trend (one aggregate) and schedule; while a round is open, + the staff check (not here).
 DIRECTORY_QUERIES = 4 + 1 + 3
-DEPARTMENT_PAGE_QUERIES = 4 + 1 + 20 + 3
+DEPARTMENT_PAGE_QUERIES = 4 + 1 + 22 + 3
 
 
 def department_url(department, name="stakeholders:department", **kwargs):

@@ -181,3 +181,14 @@ def test_the_demo_shows_answered_surveys_and_one_low_score_with_an_open_follow_u
     follow_up = SurveyFollowUp.objects.open().get()
     assert follow_up.survey.requester.username == "nora"
     assert follow_up.owner == follow_up.survey.procurement_request.team.lead
+
+
+@pytest.mark.django_db
+def test_the_demo_shows_a_relationship_survey_trend_for_sales_once():
+    from stakeholders.models import RelationshipAnswer, RelationshipSurvey
+
+    seed()
+    seed()
+    rounds = list(RelationshipSurvey.objects.filter(department__code="SALES").order_by("opened_on"))
+    assert len(rounds) == 2 and rounds[-1].is_open(timezone.localdate())
+    assert [RelationshipAnswer.objects.filter(survey=survey).count() for survey in rounds] == [3, 1]

@@ -194,6 +194,7 @@ class Command(BaseCommand):
             self._away(people)
             self._relations(people)
             self._satisfaction()
+            self._relationship_survey(people)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(people)} people, {created} new requests."))
         self.stdout.write("Log in at http://127.0.0.1:8000/ with password 'demo' as: " + ", ".join(sorted(people)))
 
@@ -371,6 +372,41 @@ class Command(BaseCommand):
                     comment=comment,
                     now=now - timedelta(days=days_ago),
                 )
+
+    def _relationship_survey(self, people):
+        """Sales is asked twice a year: last round answered by Alice, Carol and Hannah; this round open,
+        answered by Carol so far (Alice can answer it). Only once: a department with rounds is left alone."""
+        from stakeholders import surveys
+        from stakeholders.models import RelationshipSurvey
+        from stakeholders.relations import add_months
+
+        sales = Department.objects.get(code="SALES")
+        if RelationshipSurvey.objects.filter(department=sales).exists():
+            return
+        now = timezone.now()
+        today = timezone.localdate(now)
+        six_months_ago = add_months(today, -6)
+        before = now - (today - six_months_ago)
+        surveys.relationship_survey_schedule_set(
+            department=sales, actor=people["maria"], every_months=6, next_on=six_months_ago
+        )
+        surveys.relationship_surveys_open(now=before)
+        surveys.relationship_surveys_open(now=now)  # the schedule came round again: this half-year's round
+        last, current = RelationshipSurvey.objects.filter(department=sales).order_by("opened_on")
+        answers = [
+            (last, "alice", (3, 3, 2, 3), "We rarely hear how a request is going.", before),
+            (last, "carol", (4, 3, 3, 4), "", before),
+            (last, "hannah", (3, 4, 2, 3), "", before),
+            (current, "carol", (4, 4, 4, 4), "The expected dates help a lot.", now),
+        ]
+        for survey, username, ratings, comment, moment in answers:
+            surveys.relationship_survey_answer(
+                survey=survey,
+                actor=people[username],
+                answers=dict(zip(["responsive", "understands", "informs", "adds_value"], ratings, strict=True)),
+                comment=comment,
+                now=moment + timedelta(days=2),
+            )
 
     def _routing(self, people):
         """The four teams, their rules, and the default rule on the indirect team's queue."""
