@@ -1,3 +1,4 @@
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -512,6 +513,10 @@ class RelationReminder(models.Model):
 # --- Satisfaction ---------------------------------------------------------------------------------
 
 
+# How long after the first answer a requester may still change it.
+SURVEY_CHANGE_DAYS = 7
+
+
 class SatisfactionSurveyQuerySet(models.QuerySet):
     def answered(self):
         return self.filter(rating__isnull=False)
@@ -569,10 +574,6 @@ class SatisfactionSurvey(models.Model):
 
     def change_until(self):
         """Until when the answer may change (None before the first answer)."""
-        from datetime import timedelta
-
-        from .surveys import SURVEY_CHANGE_DAYS
-
         return self.answered_at + timedelta(days=SURVEY_CHANGE_DAYS) if self.answered_at else None
 
     def is_changeable(self, now=None):

@@ -32,6 +32,7 @@ from requests_app.models import Status
 from .models import (
     RELATIONSHIP_INTERVALS,
     RELATIONSHIP_QUESTIONS,
+    SURVEY_CHANGE_DAYS,
     NotificationKind,
     RelationReminder,
     RelationReminderSubject,
@@ -45,7 +46,6 @@ from .permissions import can_close_follow_up, can_manage_relations
 from .relations import _held_until, add_months, department_staff, desk_calendar, relation_notices
 from .services import notifications_create, request_notices
 
-SURVEY_CHANGE_DAYS = 7
 SURVEY_REMIND_AFTER_DAYS = 3
 FOLLOW_UP_BUSINESS_DAYS = 2
 RATINGS = {1: "Very poor", 2: "Poor", 3: "OK", 4: "Good", 5: "Excellent"}
@@ -107,7 +107,7 @@ def survey_send(*, procurement_request, now=None) -> SatisfactionSurvey | None:
                 f"{procurement_request.reference} is completed. One click tells us how it went:",
                 *_rating_links(procurement_request),
                 "",
-                "You can add a comment, and change your answer for 7 days.",
+                f"You can add a comment, and change your answer for {SURVEY_CHANGE_DAYS} days.",
             ],
             path=survey_path(procurement_request),
         ),
