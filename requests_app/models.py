@@ -508,10 +508,14 @@ class ProcurementRequestQuerySet(models.QuerySet):
             requests = requests.open()
         return requests.filter(view.rows(user)).queue_order()
 
-    def queue_counts(self, user):
+    def queue_counts(self, user, *, with_follow_ups=False):
         """{view name: number of requests, at most QUEUE_COUNT_CAP + 1} for every open-only view the user
         may open, in one query: one capped count per view, each read from that view's partial index, so
-        the cost does not grow with the number of open requests."""
+        the cost does not grow with the number of open requests.
+
+        `with_follow_ups`: also "follow_ups", the user's open follow-ups of low satisfaction scores, in
+        the same query (the queue page lists them only when there are some, so it costs nothing more).
+        """
         from .queue import QUEUE_COUNT_CAP, QUEUE_VIEWS
 
         connection = connections[self.db]
@@ -526,6 +530,14 @@ class ProcurementRequestQuerySet(models.QuerySet):
             params.extend(row_params)
         if not names:
             return {}
+        if with_follow_ups:
+            from stakeholders.models import SurveyFollowUp
+
+            rows = SurveyFollowUp.objects.using(self.db).open().owned_by(user).order_by().values("pk")
+            sql, row_params = rows[: QUEUE_COUNT_CAP + 1].query.get_compiler(using=self.db).as_sql()
+            names.append("follow_ups")
+            selects.append(f"(SELECT COUNT(*) FROM ({sql}) AS counted) AS {connection.ops.quote_name('follow_ups')}")
+            params.extend(row_params)
         with connection.cursor() as cursor:
             cursor.execute("SELECT " + ", ".join(selects), params)
             return dict(zip(names, cursor.fetchone(), strict=True))

@@ -12,6 +12,7 @@ from django.db.models import F, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from slas import services as sla_services
+from stakeholders import surveys
 from stakeholders.models import NotificationKind, Profile
 
 from . import permissions, routing
@@ -570,10 +571,12 @@ def procurement_request_mark_ordered(*, procurement_request, actor, po_number, n
 @transaction.atomic
 def procurement_request_complete(*, procurement_request, actor, note="", expected_version=None):
     procurement_request = _locked_for(actor, "complete", procurement_request, expected_version=expected_version)
-    done = _transition(procurement_request, to_status=Status.COMPLETED, actor=actor, note=note.strip())
+    completed = _transition(procurement_request, to_status=Status.COMPLETED, actor=actor, note=note.strip())
     context = {"note": note.strip(), "reopen_days": settings.REOPEN_WINDOW_DAYS}
-    notices_write(procurement_request=done, events=[Event(NotificationKind.COMPLETED, actor, context)])
-    return done
+    notices_write(procurement_request=completed, events=[Event(NotificationKind.COMPLETED, actor, context)])
+    # Satisfaction (stakeholders/surveys.py): the requester is asked how it went, once per request.
+    surveys.survey_send(procurement_request=completed, now=completed.completed_at)
+    return completed
 
 
 @transaction.atomic

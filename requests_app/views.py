@@ -16,6 +16,7 @@ from django.views import View
 from django.views.generic import DetailView, ListView
 
 from slas.selectors import request_clock_views
+from stakeholders import satisfaction
 from stakeholders.models import profile_for
 from stakeholders.roles import ASSIGN, SUBMIT, VIEW_ALL, WORK, perm_name
 
@@ -213,8 +214,15 @@ def detail_context(
             .order_by("-created_at", "-id")
             .first()
         )
+    # Its satisfaction survey, for the requester and Procurement (a query only once it was ever completed).
+    survey = None
+    if procurement_request.completed_at is not None and (
+        procurement_request.requester_id == user.pk or permissions.is_procurement_staff(user)
+    ):
+        survey = satisfaction.request_survey(procurement_request)
     return {
         **watchers_context(user, procurement_request, watcher_form=watcher_form),
+        "survey": survey,
         "clock_views": request_clock_views(procurement_request),
         "waiting_question": waiting_question,
         "is_requester_side": permissions.is_requester_side(user, procurement_request),
@@ -605,7 +613,8 @@ class QueuePageView(LoginRequiredMixin, View):
     def get(self, request, view):
         user = request.user
         queue_view, filters, requests = _queue_requests(request, view)
-        counts = ProcurementRequest.objects.queue_counts(user)
+        counts = ProcurementRequest.objects.queue_counts(user, with_follow_ups=True)
+        follow_up_count = counts.pop("follow_ups", 0)
         active = filters.active()
         count = counts.get(view)
         page = queue.queue_page(
@@ -635,6 +644,10 @@ class QueuePageView(LoginRequiredMixin, View):
             "save_form": SavedQueueViewForm(),
             "bulk_form": BulkActionForm(actions=bulk_actions_for(user)),
             "next_url": request.get_full_path(),
+            # Low satisfaction scores this person follows up (read only when the counts say there are some).
+            "follow_ups": satisfaction.open_follow_ups(user) if follow_up_count else [],
+            "follow_up_count": follow_up_count,
+            "now": timezone.now(),
         }
         return render(request, self.template_name, context)
 

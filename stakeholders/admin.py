@@ -1,6 +1,20 @@
 from django.contrib import admin, messages
 
-from .models import Department, Membership, Notification, NotificationPreference, Profile
+from requests_app.admin import ReadOnlyInline
+
+from .models import (
+    ActionItem,
+    Department,
+    Meeting,
+    Membership,
+    Notification,
+    NotificationPreference,
+    Profile,
+    RelationReminder,
+    SatisfactionSurvey,
+    ServiceAgreement,
+    SurveyFollowUp,
+)
 from .services import notifications_retry
 
 
@@ -12,8 +26,8 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Department)
 class DepartmentAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "head", "is_procurement", "is_active"]
-    list_filter = ["is_active", "is_procurement"]
+    list_display = ["name", "code", "head", "is_procurement", "is_active", "directory_is_public"]
+    list_filter = ["is_active", "is_procurement", "directory_is_public"]
     search_fields = ["name", "code", "head__username", "head__last_name"]
     autocomplete_fields = ["head"]
     filter_horizontal = ["contacts"]
@@ -79,3 +93,52 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
     list_display = ["user", "kind", "by_email"]
     list_filter = ["kind", "by_email"]
     search_fields = ["user__username"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Relationship records are written on the department pages, through the services: here they are read."""
+
+    has_add_permission = ReadOnlyInline.has_add_permission
+    has_change_permission = ReadOnlyInline.has_change_permission
+    has_delete_permission = ReadOnlyInline.has_delete_permission
+
+
+@admin.register(ServiceAgreement)
+class ServiceAgreementAdmin(ReadOnlyAdmin):
+    list_display = ["department", "version", "review_on", "created_by", "created_at", "signed_off_by", "signed_off_at"]
+    list_filter = ["department"]
+    list_select_related = ["department", "created_by", "signed_off_by"]
+
+
+class ActionItemInline(ReadOnlyInline):
+    model = ActionItem
+    fields = ["title", "owner", "due_on", "status", "closed_at"]
+    readonly_fields = fields
+
+
+@admin.register(Meeting)
+class MeetingAdmin(ReadOnlyAdmin):
+    list_display = ["title", "department", "starts_at", "published_at"]
+    list_filter = ["department"]
+    list_select_related = ["department"]
+    inlines = [ActionItemInline]
+
+
+@admin.register(RelationReminder)
+class RelationReminderAdmin(ReadOnlyAdmin):
+    list_display = ["subject", "department", "action_item", "survey", "follow_up", "due_on", "created_at"]
+    list_filter = ["subject"]
+    list_select_related = ["department", "action_item", "survey", "follow_up"]
+
+
+@admin.register(SatisfactionSurvey)
+class SatisfactionSurveyAdmin(ReadOnlyAdmin):
+    list_display = ["procurement_request", "requester", "buyer", "department", "sent_at", "rating", "answered_at"]
+    list_filter = ["rating", "department"]
+    list_select_related = ["procurement_request", "requester", "buyer", "department"]
+
+
+@admin.register(SurveyFollowUp)
+class SurveyFollowUpAdmin(ReadOnlyAdmin):
+    list_display = ["survey", "owner", "opened_at", "due_at", "closed_at", "closed_by"]
+    list_select_related = ["survey", "owner", "closed_by"]

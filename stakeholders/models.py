@@ -1,9 +1,10 @@
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -15,6 +16,12 @@ class DepartmentQuerySet(models.QuerySet):
 
     def headed_by(self, user):
         return self.filter(head=user)
+
+    def visible_to(self, user):
+        """Departments whose directory page the user may read; any other is a 404, like a missing one."""
+        from .permissions import visible_departments_filter
+
+        return self.filter(visible_departments_filter(user))
 
 
 class Department(models.Model):
@@ -38,6 +45,12 @@ class Department(models.Model):
     )
     is_procurement = models.BooleanField(default=False, help_text="The department whose staff work the requests.")
     is_active = models.BooleanField(default=True)
+    directory_is_public = models.BooleanField(
+        "directory page public",
+        default=False,
+        help_text="Everyone signed in may read this department's directory page, agreement and meetings "
+        "(otherwise only its own staff and Procurement).",
+    )
 
     objects = DepartmentQuerySet.as_manager()
 
@@ -141,6 +154,13 @@ class NotificationKind(models.TextChoices):
     REASSIGNED = "reassigned", "Your work reassigned"
     TEAM_QUEUE = "team_queue", "Unassigned in your team's queue"
     BUYER_AWAY = "buyer_away", "Team buyers out of office"
+    # Internal customer relations (stakeholders/relations.py, surveys.py).
+    AGREEMENT_REVIEW = "agreement_review", "Service agreement reviews due"
+    ACTION_ITEM = "action_item", "Overdue action items"
+    MEETING_OUTCOMES = "meeting_outcomes", "Stakeholder meeting outcomes"
+    SURVEY = "survey", "Satisfaction surveys"
+    SURVEY_FOLLOW_UP = "survey_follow_up", "Follow-ups of low scores"
+    RELATIONSHIP_SURVEY = "relationship_survey", "Relationship surveys"
 
 
 class Channel(models.TextChoices):
@@ -273,3 +293,458 @@ class NotificationPreference(models.Model):
 
     def __str__(self):
         return f"{self.user}: {self.get_kind_display()} by e-mail {'on' if self.by_email else 'off'}"
+
+
+# --- Internal customer relations: agreements, meetings, action items ---------------------------------
+
+
+class ServiceAgreementQuerySet(models.QuerySet):
+    def current(self):
+        """Each department's newest version only."""
+        newer = ServiceAgreement.objects.filter(
+            department=models.OuterRef("department"), version__gt=models.OuterRef("version")
+        )
+        return self.filter(~models.Exists(newer))
+
+    def review_passed(self, on):
+        return self.current().filter(review_on__lt=on)
+
+
+class ServiceAgreement(models.Model):
+    """One version of what a department and Procurement agreed. A change is a new row, never an edit,
+    so the page can show the history; only the sign-off is recorded on the version it signs."""
+
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="agreements")
+    version = models.PositiveIntegerField()
+    policies = models.ManyToManyField(
+        "slas.SlaPolicy", blank=True, related_name="+", help_text="The SLA policies this department is promised."
+    )
+    deviations = models.TextField(blank=True, help_text="Agreed deviations from those policies, in plain words.")
+    notes = models.TextField(blank=True)
+    review_on = models.DateField("review date", help_text="When both sides look at it again.")
+    change_note = models.CharField(max_length=200, blank=True, help_text="What changed in this version, and why.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    signed_off_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ServiceAgreementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["department", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["department", "version"], name="service_agreement_version_unique"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="service_agreement_version_positive"),
+            models.CheckConstraint(
+                condition=Q(signed_off_by__isnull=True) | Q(signed_off_at__isnull=False),
+                name="service_agreement_sign_off_dated",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.department} agreement v{self.version}"
+
+
+class MeetingSchedule(models.Model):
+    """How often Procurement reviews the relationship with a department (e.g. every 3 months)."""
+
+    department = models.OneToOneField(Department, on_delete=models.CASCADE, related_name="meeting_schedule")
+    every_months = models.PositiveSmallIntegerField(
+        choices=[(1, "Monthly"), (3, "Quarterly"), (6, "Twice a year"), (12, "Yearly")], default=3
+    )
+    title = models.CharField(max_length=100, default="Service review")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(every_months__in=[1, 3, 6, 12]), name="meeting_schedule_interval_valid")
+        ]
+
+    def __str__(self):
+        return f"{self.department}: {self.get_every_months_display()}"
+
+
+class MeetingQuerySet(models.QuerySet):
+    def upcoming(self, now):
+        return self.filter(starts_at__gte=now).order_by("starts_at", "pk")
+
+    def past(self, now):
+        return self.filter(starts_at__lt=now).order_by("-starts_at", "-pk")
+
+    def published(self):
+        return self.filter(published_at__isnull=False)
+
+
+class Meeting(models.Model):
+    """A stakeholder meeting with a department: planned with an agenda, then minuted and published."""
+
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="meetings")
+    title = models.CharField(max_length=150)
+    starts_at = models.DateTimeField()
+    attendees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="stakeholder_meetings")
+    agenda = models.TextField(blank=True)
+    minutes = models.TextField(blank=True)
+    decisions = models.TextField(blank=True)
+    summary = models.TextField(blank=True, help_text="The outcome in a few lines, as the department's staff read it.")
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MeetingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts_at", "-pk"]
+        indexes = [models.Index(fields=["department", "starts_at"], name="meeting_department_start")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(published_at__isnull=True) | ~Q(summary=""), name="meeting_published_has_summary"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.title} ({self.department}, {self.starts_at:%Y-%m-%d})"
+
+    @property
+    def is_published(self):
+        return self.published_at is not None
+
+
+class ActionItemStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+    DROPPED = "dropped", "Dropped"
+
+
+class ActionItemQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status=ActionItemStatus.OPEN)
+
+    def overdue(self, today):
+        """Open and due before `today` (the desk's calendar date)."""
+        return self.open().filter(due_on__lt=today)
+
+
+class ActionItem(models.Model):
+    """Something a meeting decided somebody does by a date."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="action_items")
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="action_items")
+    due_on = models.DateField()
+    status = models.CharField(max_length=10, choices=ActionItemStatus.choices, default=ActionItemStatus.OPEN)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ActionItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_on", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ActionItemStatus.values), name="action_item_status_valid"),
+        ]
+        indexes = [
+            # The reminder sweep's question: its cost follows the open items, not the history.
+            models.Index(fields=["due_on"], condition=Q(status="open"), name="action_item_open_due"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+
+class RelationReminderSubject(models.TextChoices):
+    AGREEMENT_REVIEW = "agreement_review", "Agreement review date passed"
+    ACTION_ITEM_OVERDUE = "action_item_overdue", "Action item overdue"
+    SURVEY_UNANSWERED = "survey_unanswered", "Satisfaction survey unanswered"
+    FOLLOW_UP_OVERDUE = "follow_up_overdue", "Follow-up of a low score overdue"
+
+
+class RelationReminder(models.Model):
+    """A reminder that fired: its unique key makes a second sweep, or two at once, a no-op.
+
+    An agreement's review date reminds once per (department, review date), whatever versions keep
+    that date; an action item reminds once per (item, due date), so moving the date re-arms it. An
+    unanswered satisfaction survey reminds its requester once; an overdue follow-up its owner once.
+    """
+
+    subject = models.CharField(max_length=30, choices=RelationReminderSubject.choices)
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    action_item = models.ForeignKey(
+        ActionItem, null=True, blank=True, on_delete=models.CASCADE, related_name="reminders"
+    )
+    survey = models.ForeignKey(
+        "SatisfactionSurvey", null=True, blank=True, on_delete=models.CASCADE, related_name="reminders"
+    )
+    follow_up = models.ForeignKey(
+        "SurveyFollowUp", null=True, blank=True, on_delete=models.CASCADE, related_name="reminders"
+    )
+    due_on = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # An unanswered survey reminds once, ever; so does an overdue follow-up (its due time is fixed).
+            models.UniqueConstraint(
+                fields=["survey"], condition=Q(subject="survey_unanswered"), name="relation_reminder_once_per_survey"
+            ),
+            models.UniqueConstraint(
+                fields=["follow_up"],
+                condition=Q(subject="follow_up_overdue"),
+                name="relation_reminder_once_per_follow_up",
+            ),
+            models.UniqueConstraint(
+                fields=["department", "due_on"],
+                condition=Q(subject="agreement_review"),
+                name="relation_reminder_once_per_review_date",
+            ),
+            models.UniqueConstraint(
+                fields=["action_item", "due_on"],
+                condition=Q(subject="action_item_overdue"),
+                name="relation_reminder_once_per_due_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    subject="agreement_review",
+                    department__isnull=False,
+                    action_item__isnull=True,
+                    survey__isnull=True,
+                    follow_up__isnull=True,
+                )
+                | Q(
+                    subject="action_item_overdue",
+                    action_item__isnull=False,
+                    department__isnull=True,
+                    survey__isnull=True,
+                    follow_up__isnull=True,
+                )
+                | Q(
+                    subject="survey_unanswered",
+                    survey__isnull=False,
+                    department__isnull=True,
+                    action_item__isnull=True,
+                    follow_up__isnull=True,
+                )
+                | Q(
+                    subject="follow_up_overdue",
+                    follow_up__isnull=False,
+                    department__isnull=True,
+                    action_item__isnull=True,
+                    survey__isnull=True,
+                ),
+                name="relation_reminder_target_matches_subject",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_subject_display()} ({self.due_on})"
+
+
+# --- Satisfaction ---------------------------------------------------------------------------------
+
+
+# How long after the first answer a requester may still change it.
+SURVEY_CHANGE_DAYS = 7
+
+
+class SatisfactionSurveyQuerySet(models.QuerySet):
+    def answered(self):
+        return self.filter(rating__isnull=False)
+
+    def unanswered(self):
+        return self.filter(rating__isnull=True)
+
+    def for_requester(self, user):
+        """The surveys this person answers: their own requests', nobody else's (others are a 404)."""
+        return self.filter(requester_id=user.pk) if user.is_authenticated else self.none()
+
+
+class SatisfactionSurvey(models.Model):
+    """The requester's rating of a completed request: one per request (the first completion asks).
+
+    The buyer and department are copied at sending, so CSAT figures group by them in one aggregate
+    and do not move when the request is reassigned later. The answer may change for
+    `SURVEY_CHANGE_DAYS` after the first one, then it is read-only.
+    """
+
+    procurement_request = models.OneToOneField(
+        "requests_app.ProcurementRequest", on_delete=models.CASCADE, related_name="satisfaction_survey"
+    )
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="rated_surveys"
+    )
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="satisfaction_surveys")
+    sent_at = models.DateTimeField(default=timezone.now)
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True, help_text="The first answer: the 7 days run from it.")
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SatisfactionSurveyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True, answered_at__isnull=True)
+                | Q(rating__gte=1, rating__lte=5, answered_at__isnull=False),
+                name="satisfaction_rating_1_to_5_with_answer_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["buyer", "sent_at"], name="survey_buyer_sent"),
+            models.Index(fields=["department", "sent_at"], name="survey_department_sent"),
+            # The reminder sweep's question: unanswered surveys by age.
+            models.Index(fields=["sent_at"], condition=Q(rating__isnull=True), name="survey_unanswered"),
+        ]
+
+    def __str__(self):
+        return f"Survey for request {self.procurement_request_id}: {self.rating or 'unanswered'}"
+
+    def change_until(self):
+        """Until when the answer may change (None before the first answer)."""
+        return self.answered_at + timedelta(days=SURVEY_CHANGE_DAYS) if self.answered_at else None
+
+    def is_changeable(self, now=None):
+        until = self.change_until()
+        return until is None or (now or timezone.now()) <= until
+
+
+class FollowUpQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Follow-ups the user may open; any other is a 404, like a missing one."""
+        from .permissions import visible_follow_ups_filter
+
+        return self.filter(visible_follow_ups_filter(user))
+
+    def open(self):
+        return self.filter(closed_at__isnull=True)
+
+    def owned_by(self, user):
+        return self.filter(owner_id=user.pk)
+
+    def overdue(self, now):
+        return self.open().filter(due_at__lte=now)
+
+
+class SurveyFollowUp(models.Model):
+    """A low score's closed loop: the team lead (or a procurement manager) talks to the requester and
+    writes down what was done. Opened by the answer, due in business days on the team's calendar."""
+
+    survey = models.OneToOneField(SatisfactionSurvey, on_delete=models.CASCADE, related_name="follow_up")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="survey_follow_ups")
+    opened_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True, help_text="What was done; the requester sees it.")
+
+    objects = FollowUpQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True) | ~Q(note=""),
+                name="follow_up_closed_with_note",
+            ),
+        ]
+        indexes = [
+            # The queue's "Follow-ups" count and the overdue sweep read open ones only.
+            models.Index(fields=["owner", "due_at"], condition=Q(closed_at__isnull=True), name="follow_up_open"),
+        ]
+
+    def __str__(self):
+        return f"Follow-up of survey {self.survey_id}"
+
+    @property
+    def is_closed(self):
+        return self.closed_at is not None
+
+
+# --- The periodic relationship survey -------------------------------------------------------------
+
+# The fixed questions a department's staff answer about Procurement as a partner (1 disagree – 5 agree).
+RELATIONSHIP_QUESTIONS = (
+    ("responsive", "Procurement responds quickly to our requests."),
+    ("understands", "Procurement understands what we need."),
+    ("informs", "Procurement keeps us informed."),
+    ("adds_value", "Working with Procurement gets us better results."),
+)
+RELATIONSHIP_INTERVALS = [(3, "Quarterly"), (6, "Twice a year"), (12, "Yearly")]
+
+
+class RelationshipSurveySchedule(models.Model):
+    """How often a department's staff are asked the relationship questions, and when next."""
+
+    department = models.OneToOneField(Department, on_delete=models.CASCADE, related_name="relationship_survey_schedule")
+    every_months = models.PositiveSmallIntegerField(choices=RELATIONSHIP_INTERVALS, default=6)
+    next_on = models.DateField(help_text="The next round opens on this day.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(every_months__in=[3, 6, 12]), name="relationship_schedule_interval_valid"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.department}: every {self.every_months} months, next {self.next_on}"
+
+
+class RelationshipSurvey(models.Model):
+    """One round of the relationship survey for a department: open from `opened_on` to `closes_on`."""
+
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="relationship_surveys")
+    opened_on = models.DateField()
+    closes_on = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-opened_on", "-id"]
+        constraints = [
+            # A second sweep, or two at once, open nothing twice.
+            models.UniqueConstraint(fields=["department", "opened_on"], name="relationship_survey_once_per_day"),
+            models.CheckConstraint(condition=Q(closes_on__gte=F("opened_on")), name="relationship_survey_dates"),
+        ]
+
+    def __str__(self):
+        return f"{self.department} relationship survey of {self.opened_on}"
+
+    def is_open(self, today):
+        return self.opened_on <= today <= self.closes_on
+
+
+def _rating_field():
+    return models.PositiveSmallIntegerField()
+
+
+class RelationshipAnswer(models.Model):
+    """One person's answers to one round: once per person (changeable while the round is open)."""
+
+    survey = models.ForeignKey(RelationshipSurvey, on_delete=models.CASCADE, related_name="answers")
+    respondent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    responsive = _rating_field()
+    understands = _rating_field()
+    informs = _rating_field()
+    adds_value = _rating_field()
+    comment = models.TextField(blank=True)
+    answered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "respondent"], name="relationship_answer_once_per_person"),
+            *[
+                models.CheckConstraint(
+                    condition=Q(**{f"{name}__gte": 1, f"{name}__lte": 5}), name=f"relationship_{name}_1_to_5"
+                )
+                for name, _ in RELATIONSHIP_QUESTIONS
+            ],
+        ]
+
+    def __str__(self):
+        return f"{self.respondent} on {self.survey}"

@@ -126,14 +126,16 @@ def notifications_create(*, notifications, now=None) -> list[Notification]:
     return created
 
 
-def notify(*, recipient, kind, procurement_request, headline, lines, now=None) -> list[Notification]:
-    """Tell one person about a request: in the app, and by e-mail if they have an address and want that kind."""
+def request_notices(*, recipient, kind, procurement_request, headline, lines, path=None, not_before=None):
+    """Unsaved notices to one person about a request: in the app, and by e-mail if they have an address
+    and want that kind. They open `path` (the request's page unless given); the e-mail waits until
+    `not_before` when given (quiet hours)."""
     from django.urls import reverse
 
-    now = now or timezone.now()
-    path = reverse("requests_app:detail", kwargs={"reference": procurement_request.reference})
+    link = "Open it" if path else "Open the request"
+    path = path or reverse("requests_app:detail", kwargs={"reference": procurement_request.reference})
     url = settings.SITE_URL.rstrip("/") + path
-    body = [headline + ".", "", *lines, "", f"Open the request: {url}"]
+    body = [headline + ".", "", *lines, "", f"{link}: {url}"]
     payload = {
         "subject": f"[{procurement_request.reference}] {headline}",
         "headline": headline,
@@ -145,8 +147,16 @@ def notify(*, recipient, kind, procurement_request, headline, lines, now=None) -
     common = {"recipient": recipient, "kind": kind, "procurement_request": procurement_request, "payload": payload}
     notifications = [Notification(channel=Channel.IN_APP, **common)]
     if recipient.email and email_wanted(user_ids=[recipient.pk], kinds=[kind])(recipient.pk, kind):
-        notifications.append(Notification(channel=Channel.EMAIL, **common))
-    return notifications_create(notifications=notifications, now=now)
+        notifications.append(Notification(channel=Channel.EMAIL, not_before=not_before, **common))
+    return notifications
+
+
+def notify(*, recipient, kind, procurement_request, headline, lines, now=None) -> list[Notification]:
+    """Tell one person about a request: in the app, and by e-mail if they have an address and want that kind."""
+    notices = request_notices(
+        recipient=recipient, kind=kind, procurement_request=procurement_request, headline=headline, lines=lines
+    )
+    return notifications_create(notifications=notices, now=now)
 
 
 def notifications_enqueue(*, ids):

@@ -183,12 +183,33 @@ CELERY_BEAT_SCHEDULE = {
         "task": "requests_app.close_completed_requests",
         "schedule": crontab(minute=15),
     },
+    # Overdue stakeholder action items remind their owner, and passed service agreement review dates
+    # the procurement managers, once per due date (a unique key; e-mails wait for office hours). The
+    # dates are days, so every ten minutes is prompt enough and costs two queries when idle.
+    "sweep-relation-reminders": {
+        "task": "stakeholders.sweep_relation_reminders",
+        "schedule": 600.0,
+    },
+    # Unanswered satisfaction surveys remind their requester once, overdue follow-ups of low scores
+    # their owner once per due date (unique keys; e-mails wait for office hours). Two queries idle.
+    "sweep-survey-reminders": {
+        "task": "stakeholders.sweep_survey_reminders",
+        "schedule": 600.0,
+    },
+    # Relationship survey rounds that are due open, once per department and day, and tell the staff.
+    # Rounds are scheduled by the day: hourly is prompt enough; idle it is one query.
+    "open-relationship-surveys": {
+        "task": "stakeholders.open_relationship_surveys",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Product rules --------------------------------------------------------------------------------
 PROCUREMENT_BASE_CURRENCY = "EUR"
 # A completed request may be reopened by its requester for this many days, then it is closed.
 REOPEN_WINDOW_DAYS = env.int("REOPEN_WINDOW_DAYS", default=14)
+# A satisfaction rating at or below this (1–5) opens a follow-up for the team lead (0: never).
+SURVEY_FOLLOW_UP_AT = env.int("SERVICEDESK_SURVEY_FOLLOW_UP_AT", default=2)
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 ATTACHMENTS_PER_UPLOAD = 5
 # E-mail notifications (stakeholders.services): a sending worker holds a row this long (longer than

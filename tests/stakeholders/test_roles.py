@@ -69,12 +69,14 @@ def test_ensuring_the_roles_repairs_them_and_changes_nothing_when_they_are_right
     assert granted() == EXPECTED_ROLE_PERMISSIONS
 
 
-# Which links of the main navigation each role sees; the SLA catalogue is published to everyone.
+# Which links of the main navigation each role sees; the SLA catalogue is published to everyone, and
+# everyone reaches the directory: Procurement all internal customers, department staff their own page.
 NAVIGATION = {
-    "requester": {"My requests", "My department", "New request", "SLA catalogue"},
-    "head": {"My requests", "My department", "Approvals", "New request", "SLA catalogue"},
-    "buyer": {"Queue", "Work list", "My requests", "New request", "SLA catalogue"},
+    "requester": {"My requests", "My department", "New request", "SLA catalogue", "Service agreement"},
+    "head": {"My requests", "My department", "Approvals", "New request", "SLA catalogue", "Service agreement"},
+    "buyer": {"Queue", "Work list", "My requests", "New request", "SLA catalogue", "Customers"},
     "manager": {
+        "Customers",
         "Queue",
         "Work list",
         "My requests",

@@ -93,7 +93,7 @@ def test_seeding_creates_demo_requests_across_the_lifecycle():
     output = seed()
     # then there are demo requests in many states, each with its history
     statuses = set(ProcurementRequest.objects.values_list("status", flat=True))
-    assert ProcurementRequest.objects.count() == 15
+    assert ProcurementRequest.objects.count() == 16
     assert {
         Status.PENDING_APPROVAL,
         Status.APPROVED,
@@ -106,7 +106,7 @@ def test_seeding_creates_demo_requests_across_the_lifecycle():
         Status.CANCELLED,
     } <= statuses
     assert not ProcurementRequest.objects.filter(events__isnull=True).exists()
-    assert "15 new requests" in output
+    assert "16 new requests" in output
 
 
 @pytest.mark.django_db
@@ -146,3 +146,49 @@ def test_seeding_sets_up_teams_rules_and_one_buyer_away_and_the_requests_show_th
     routed = RequestEvent.objects.filter(kind=EventKind.ROUTED)
     assert not ProcurementRequest.objects.exclude(status=Status.PENDING_APPROVAL).filter(team__isnull=True).exists()
     assert routed.filter(assignee__isnull=False).exists() and routed.filter(assignee__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_shows_the_relationship_with_sales_once():
+    from stakeholders.models import ActionItem, Meeting, ServiceAgreement
+
+    seed()
+    seed()
+    now = timezone.now()
+    sales = Department.objects.get(code="SALES")
+    assert list(ServiceAgreement.objects.filter(department=sales).values_list("version", flat=True)) == [2, 1]
+    assert Meeting.objects.filter(department=sales).past(now).published().count() == 1
+    assert Meeting.objects.filter(department=sales).upcoming(now).count() == 1
+    assert ActionItem.objects.overdue(timezone.localdate()).filter(meeting__department=sales).count() == 1
+    assert ServiceAgreement.objects.review_passed(timezone.localdate()).filter(department__code="FIN").exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_shows_answered_surveys_and_one_low_score_with_an_open_follow_up():
+    from stakeholders.models import SatisfactionSurvey, SurveyFollowUp
+
+    seed()
+    seed()
+    completed = ProcurementRequest.objects.filter(completed_at__isnull=False)
+    assert SatisfactionSurvey.objects.count() == completed.count() == 4
+    assert sorted(SatisfactionSurvey.objects.answered().values_list("requester__username", "rating")) == [
+        ("carol", 5),
+        ("nora", 2),
+    ]
+    # sent when their (backdated) request was completed
+    for survey in SatisfactionSurvey.objects.select_related("procurement_request"):
+        assert survey.sent_at == survey.procurement_request.completed_at
+    follow_up = SurveyFollowUp.objects.open().get()
+    assert follow_up.survey.requester.username == "nora"
+    assert follow_up.owner == follow_up.survey.procurement_request.team.lead
+
+
+@pytest.mark.django_db
+def test_the_demo_shows_a_relationship_survey_trend_for_sales_once():
+    from stakeholders.models import RelationshipAnswer, RelationshipSurvey
+
+    seed()
+    seed()
+    rounds = list(RelationshipSurvey.objects.filter(department__code="SALES").order_by("opened_on"))
+    assert len(rounds) == 2 and rounds[-1].is_open(timezone.localdate())
+    assert [RelationshipAnswer.objects.filter(survey=survey).count() for survey in rounds] == [3, 1]

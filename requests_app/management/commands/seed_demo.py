@@ -165,8 +165,19 @@ REQUESTS = [
         ("mark_ordered", ASSIGNEE, {"po_number": "PO-4500011890"}),
         ("complete", ASSIGNEE, {}),
     ]),
+    ("r16", "alice", "Headsets for the inside sales team", "Goods", "normal", "640", "EUR", False, 6, [
+        ("claim", "bob", {}),
+        ("start", "bob", {}),
+        ("complete", "bob", {"note": "Twelve headsets handed over to Alice."}),
+    ]),
 ]
 # fmt: on
+# Answers to the completed requests' satisfaction surveys: (key's title, rating, comment, days ago).
+# Nora's low score opens a follow-up for the team lead; Ivan's and Alice's surveys wait for an answer.
+SURVEY_ANSWERS = [
+    ("Customer gifts for key accounts", 5, "Three good options within a day, delivered on time.", 9),
+    ("Booth graphics for the spring fair", 2, "The proofs came two days before the fair; far too close.", 1),
+]
 
 
 class Command(BaseCommand):
@@ -181,6 +192,9 @@ class Command(BaseCommand):
             self._routing(people)
             created = self._requests(people)
             self._away(people)
+            self._relations(people)
+            self._satisfaction()
+            self._relationship_survey(people)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(people)} people, {created} new requests."))
         self.stdout.write("Log in at http://127.0.0.1:8000/ with password 'demo' as: " + ", ".join(sorted(people)))
 
@@ -239,6 +253,160 @@ class Command(BaseCommand):
             )
         )
         return people
+
+    def _relations(self, people):
+        """Sales: two agreement versions (the current one signed off), a quarterly schedule, a past meeting
+        with published outcomes and an overdue action item, and the next meeting. Finance: an agreement
+        whose review date has passed. Only once: a department that has an agreement is left alone."""
+        from slas.models import SlaPolicy
+        from stakeholders import relations
+        from stakeholders.models import ServiceAgreement
+
+        manager, now = people["maria"], timezone.now()
+        today = timezone.localdate(now)
+        sales, finance = Department.objects.get(code="SALES"), Department.objects.get(code="FIN")
+        if not ServiceAgreement.objects.filter(department=sales).exists():
+            sales.contacts.add(people["alice"], people["carol"])
+            standard = SlaPolicy.objects.filter(is_default=True)
+            relations.service_agreement_create(
+                department=sales,
+                actor=manager,
+                policies=standard,
+                review_on=today - timedelta(days=120),
+                notes="Quarterly review with the head of Sales.",
+                change_note="First agreement",
+                now=now - timedelta(days=400),
+            )
+            current = relations.service_agreement_create(
+                department=sales,
+                actor=manager,
+                policies=standard,
+                deviations="Customer-event travel (Travel & events) is treated as High priority.",
+                notes="Quarterly review with the head of Sales.",
+                review_on=today + timedelta(days=240),
+                change_note="Event travel raised to High after the Q3 review",
+                now=now - timedelta(days=30),
+            )
+            relations.service_agreement_sign_off(
+                agreement=current, actor=people["hannah"], now=now - timedelta(days=28)
+            )
+            relations.meeting_schedule_set(
+                department=sales, actor=manager, every_months=3, title="Quarterly service review with Sales"
+            )
+            held_at = (now - timedelta(days=35)).replace(hour=10, minute=0, second=0, microsecond=0)
+            while held_at.weekday() >= 5:  # a working day
+                held_at -= timedelta(days=1)
+            past = relations.meeting_plan(
+                department=sales,
+                actor=manager,
+                title="Quarterly service review with Sales",
+                starts_at=held_at,
+                agenda="1. SLA results of the quarter\n2. Laptop catalogue\n3. Event travel",
+                attendees=[people["hannah"], people["alice"], people["maria"], people["bob"]],
+            )
+            relations.meeting_update(
+                meeting=past,
+                actor=manager,
+                title=past.title,
+                starts_at=past.starts_at,
+                agenda=past.agenda,
+                minutes="Sales is happy with response times; two laptop orders were late (supplier).",
+                decisions="New starters' laptops come from the standard catalogue.\nEvent travel is High priority.",
+                attendees=[people["hannah"], people["alice"], people["maria"], people["bob"]],
+            )
+            relations.action_item_add(
+                meeting=past,
+                actor=manager,
+                title="Send the hiring forecast for Q1",
+                owner=people["hannah"],
+                due_on=today - timedelta(days=5),
+            )
+            done = relations.action_item_add(
+                meeting=past,
+                actor=manager,
+                title="Publish the laptop catalogue",
+                owner=people["bob"],
+                due_on=today - timedelta(days=20),
+            )
+            relations.action_item_set_status(item=done, actor=people["bob"], status="done")
+            relations.meeting_outcomes_publish(
+                meeting=past,
+                actor=manager,
+                summary="Response times are on target. Laptops for new starters now come from the standard "
+                "catalogue; customer-event travel is handled as High priority.",
+                now=held_at + timedelta(days=2),
+            )  # plans the next quarterly meeting
+        if not ServiceAgreement.objects.filter(department=finance).exists():
+            relations.service_agreement_create(
+                department=finance,
+                actor=manager,
+                review_on=today - timedelta(days=3),
+                notes="Month-end closing week: no non-urgent requests.",
+                change_note="First agreement",
+                now=now - timedelta(days=365),
+            )
+
+    def _satisfaction(self):
+        """Surveys sent when their request was completed; Carol's and Nora's answered (see SURVEY_ANSWERS).
+        Only unanswered surveys are touched, so a second run changes nothing."""
+        from stakeholders import surveys
+        from stakeholders.models import SatisfactionSurvey
+
+        now = timezone.now()
+        for survey in SatisfactionSurvey.objects.select_related("procurement_request"):
+            completed_at = survey.procurement_request.completed_at
+            if completed_at is not None and survey.sent_at > completed_at:  # the requests were backdated
+                SatisfactionSurvey.objects.filter(pk=survey.pk).update(sent_at=completed_at)
+        for title, rating, comment, days_ago in SURVEY_ANSWERS:
+            survey = (
+                SatisfactionSurvey.objects.unanswered()
+                .filter(procurement_request__title=title)
+                .select_related("requester")
+                .first()
+            )
+            if survey is not None:
+                surveys.survey_answer(
+                    survey=survey,
+                    actor=survey.requester,
+                    rating=rating,
+                    comment=comment,
+                    now=now - timedelta(days=days_ago),
+                )
+
+    def _relationship_survey(self, people):
+        """Sales is asked twice a year: last round answered by Alice, Carol and Hannah; this round open,
+        answered by Carol so far (Alice can answer it). Only once: a department with rounds is left alone."""
+        from stakeholders import surveys
+        from stakeholders.models import RelationshipSurvey
+        from stakeholders.relations import add_months
+
+        sales = Department.objects.get(code="SALES")
+        if RelationshipSurvey.objects.filter(department=sales).exists():
+            return
+        now = timezone.now()
+        today = timezone.localdate(now)
+        six_months_ago = add_months(today, -6)
+        before = now - (today - six_months_ago)
+        surveys.relationship_survey_schedule_set(
+            department=sales, actor=people["maria"], every_months=6, next_on=six_months_ago
+        )
+        surveys.relationship_surveys_open(now=before)
+        surveys.relationship_surveys_open(now=now)  # the schedule came round again: this half-year's round
+        last, current = RelationshipSurvey.objects.filter(department=sales).order_by("opened_on")
+        answers = [
+            (last, "alice", (3, 3, 2, 3), "We rarely hear how a request is going.", before),
+            (last, "carol", (4, 3, 3, 4), "", before),
+            (last, "hannah", (3, 4, 2, 3), "", before),
+            (current, "carol", (4, 4, 4, 4), "The expected dates help a lot.", now),
+        ]
+        for survey, username, ratings, comment, moment in answers:
+            surveys.relationship_survey_answer(
+                survey=survey,
+                actor=people[username],
+                answers=dict(zip(["responsive", "understands", "informs", "adds_value"], ratings, strict=True)),
+                comment=comment,
+                now=moment + timedelta(days=2),
+            )
 
     def _routing(self, people):
         """The four teams, their rules, and the default rule on the indirect team's queue."""

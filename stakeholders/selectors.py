@@ -1,0 +1,194 @@
+"""Reads for the internal customer directory: the list of departments and one department's page."""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db.models import Count, OuterRef, Prefetch, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .models import ActionItem, Department, Meeting, MeetingSchedule, ServiceAgreement
+
+VOLUME_DAYS = 365
+OPEN_REQUESTS_SHOWN = 10
+PUBLISHED_OUTCOMES_SHOWN = 3
+
+
+def directory(*, user, now=None):
+    """The departments the user may read (not Procurement itself), each with what the list shows, in one query."""
+    from requests_app.models import ProcurementRequest
+
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    per_department = {"department": OuterRef("pk")}
+    open_requests = (
+        ProcurementRequest.objects.open()
+        .filter(**per_department)
+        .order_by()
+        .values("department")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    overdue_items = (
+        ActionItem.objects.overdue(today)
+        .filter(meeting__department=OuterRef("pk"))
+        .order_by()
+        .values("meeting__department")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    next_meeting = Meeting.objects.filter(**per_department, starts_at__gte=now).order_by("starts_at")
+    agreement = ServiceAgreement.objects.filter(**per_department).order_by("-version")
+    return (
+        Department.objects.visible_to(user)
+        .filter(is_active=True, is_procurement=False)
+        .select_related("head")
+        .annotate(
+            open_requests=Coalesce(Subquery(open_requests[:1]), 0),
+            overdue_action_items=Coalesce(Subquery(overdue_items[:1]), 0),
+            next_meeting_at=Subquery(next_meeting.values("starts_at")[:1]),
+            agreement_version=Subquery(agreement.values("version")[:1]),
+            agreement_review_on=Subquery(agreement.values("review_on")[:1]),
+        )
+        .order_by("name")
+    )
+
+
+@dataclass
+class Volume:
+    category: str
+    count: int
+    value: object
+    share: int  # percent of the department's requests in the period, for the bar
+
+
+@dataclass
+class DepartmentPage:
+    department: Department
+    contacts: list
+    volumes: list[Volume]
+    volume_total: int
+    catalogue: list  # (policy, [GoalRow]) that apply to the department
+    agreement: ServiceAgreement | None
+    agreement_history: list
+    open_requests: list
+    open_request_count: int
+    last_meeting: Meeting | None
+    next_meeting: Meeting | None
+    outcomes: list
+    open_action_items: list
+    schedule: object = None
+    today: object = None
+    overdue_action_items: int = field(default=0)
+
+
+def request_volumes(*, department, now=None, days=VOLUME_DAYS) -> list[Volume]:
+    """What the department requested per category over the period, most requested first, in one query.
+
+    Cancelled and rejected requests count: they are demand too. Values are in EUR (the base currency).
+    """
+    from requests_app.models import ProcurementRequest
+
+    now = now or timezone.now()
+    rows = list(
+        ProcurementRequest.objects.filter(department=department, created_at__gte=now - timedelta(days=days))
+        .order_by()
+        .values("category__name")
+        .annotate(count=Count("pk"), value=Sum("estimated_value_base"))
+        .order_by("-count", "category__name")
+    )
+    total = sum(row["count"] for row in rows)
+    return [
+        Volume(row["category__name"], row["count"], row["value"], round(100 * row["count"] / total)) for row in rows
+    ]
+
+
+def applicable_catalogue(*, department, agreement):
+    """The SLA catalogue entries that apply to this department: the agreed policies (every active one
+    when there is no agreement, or it names none), each with the goals open to every department or to
+    this one."""
+    from slas.catalogue import catalogue
+
+    entries, _calendars = catalogue()
+    agreed = {policy.pk for policy in agreement.policies.all()} if agreement is not None else set()
+    result = []
+    for policy, rows in entries:
+        if agreed and policy.pk not in agreed:
+            continue
+        rows = [row for row in rows if row.goal.department_id in (None, department.pk)]
+        if rows:
+            result.append((policy, rows))
+    return result
+
+
+def department_page(*, department, user, now=None) -> DepartmentPage:
+    """Everything the department's directory page shows; the open requests are those the user may see."""
+    from requests_app.models import ProcurementRequest
+    from slas.selectors import sla_badges
+
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    agreements = list(
+        ServiceAgreement.objects.filter(department=department)
+        .select_related("created_by", "signed_off_by")
+        .prefetch_related("policies")
+        .order_by("-version")
+    )
+    agreement = agreements[0] if agreements else None
+    open_requests = (
+        ProcurementRequest.objects.visible_to(user)
+        .open()
+        .filter(department=department)
+        .select_related("category", "requester", "assignee")
+        .defer("description", "search_document")
+        # Most at risk first: breached, then the nearest due time (the queue's order), then filing order.
+        .order_by("-sla_breached", "sla_due_at", "created_at")
+    )
+    shown = list(open_requests[:OPEN_REQUESTS_SHOWN])
+    badges = sla_badges(shown, now=now)
+    for procurement_request in shown:
+        procurement_request.sla_badge = badges[procurement_request.pk]
+    meetings = Meeting.objects.filter(department=department)
+    volumes = request_volumes(department=department, now=now)
+    open_items = list(
+        ActionItem.objects.open()
+        .filter(meeting__department=department)
+        .select_related("owner", "meeting")
+        .order_by("due_on", "pk")
+    )
+    return DepartmentPage(
+        department=department,
+        contacts=list(department.contacts.select_related("membership").order_by("last_name", "username")),
+        volumes=volumes,
+        volume_total=sum(volume.count for volume in volumes),
+        catalogue=applicable_catalogue(department=department, agreement=agreement),
+        agreement=agreement,
+        agreement_history=agreements,
+        open_requests=shown,
+        open_request_count=open_requests.count() if len(shown) == OPEN_REQUESTS_SHOWN else len(shown),
+        last_meeting=meetings.past(now).first(),
+        next_meeting=meetings.upcoming(now).prefetch_related("attendees").first(),
+        outcomes=list(
+            meetings.published()
+            .select_related("published_by")
+            .prefetch_related(Prefetch("action_items", queryset=ActionItem.objects.select_related("owner")))
+            .order_by("-starts_at")[:PUBLISHED_OUTCOMES_SHOWN]
+        ),
+        open_action_items=open_items,
+        schedule=MeetingSchedule.objects.filter(department=department).first(),
+        today=today,
+        overdue_action_items=sum(1 for item in open_items if item.due_on < today),
+    )
+
+
+def meeting_detail(meeting):
+    """The meeting with its attendees and action items, for its page."""
+    return (
+        Meeting.objects.filter(pk=meeting.pk)
+        .select_related("department", "published_by")
+        .prefetch_related(
+            "attendees",
+            Prefetch("action_items", queryset=ActionItem.objects.select_related("owner").order_by("due_on")),
+        )
+        .get()
+    )
