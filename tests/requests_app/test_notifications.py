@@ -229,7 +229,8 @@ def test_the_buyers_steps_tell_the_requester_what_they_need_to_know(started, req
     assert (waiting, ordered, completed) == (
         {Kind.WAITING_FOR_YOU: ["alice"]},
         {Kind.ORDERED: ["alice"]},
-        {Kind.COMPLETED: ["alice"]},
+        # Completion also asks the requester how it went (stakeholders/surveys.py).
+        {Kind.COMPLETED: ["alice"], Kind.SURVEY: ["alice"]},
     )
     question = Notification.objects.get(kind=Kind.WAITING_FOR_YOU, channel=Channel.IN_APP)
     assert "Which cost centre?" in question.payload["summary"]
