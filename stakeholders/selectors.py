@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Count, OuterRef, Prefetch, Subquery, Sum
+from django.db.models import Case, Count, OuterRef, Prefetch, Subquery, Sum, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -192,3 +192,45 @@ def meeting_detail(meeting):
         )
         .get()
     )
+
+
+# --- Scheduled digests (stakeholders/digests.py sends them) ----------------------------------------
+
+# How many requests a manager's summary names per list (the counts are complete).
+SUMMARY_LISTED = 10
+
+
+@dataclass(frozen=True)
+class DigestRequest:
+    reference: str
+    title: str
+    status: str  # the status's label
+    expected_on: object  # a date, or None
+    question: str | None  # what the buyer asked, while the request waits for its requester
+
+
+def weekly_digests(*, requester_ids) -> dict[int, list[DigestRequest]]:
+    """{requester id: their open requests, oldest first} with status, expected date and, for a request
+    waiting on them, the question asked: one query for the whole batch."""
+    from requests_app.models import ProcurementRequest, RequestEvent, Status
+
+    question = (
+        RequestEvent.objects.filter(procurement_request=OuterRef("pk"), to_status=Status.WAITING_FOR_REQUESTER)
+        .order_by("-created_at", "-id")
+        .values("note")[:1]
+    )
+    rows = (
+        ProcurementRequest.objects.open()
+        .filter(requester_id__in=requester_ids)
+        # Only a waiting request looks its question up.
+        .annotate(question=Case(When(status=Status.WAITING_FOR_REQUESTER, then=Subquery(question))))
+        .order_by("requester_id", "created_at", "id")
+        .values_list("requester_id", "reference", "title", "status", "expected_on", "question")
+    )
+    digests = {}
+    for requester_id, reference, title, status, expected_on, asked in rows:
+        waiting = status == Status.WAITING_FOR_REQUESTER
+        digests.setdefault(requester_id, []).append(
+            DigestRequest(reference, title, Status(status).label, expected_on, (asked or "") if waiting else None)
+        )
+    return digests

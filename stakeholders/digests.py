@@ -1,0 +1,153 @@
+"""Writes for the scheduled digests (Celery beat): the weekly digest to requesters, the monthly scorecard
+to department heads, the weekly summary to procurement managers.
+
+`digests_send(kind=…, now=…)` sends one digest for the period `now` falls in (the week's Monday, the
+month's first day, as desk calendar dates). It follows the reminder sweeps' pattern: recipients are
+read in bounded batches, locked (skipping those another run holds), and for each one a
+`ScheduledSend` row under a unique key (kind, person, period) is written in the transaction of the
+notices, so a second run for the same period, or two at once, send nothing twice. The content comes
+from one selector per digest (stakeholders/selectors.py), aggregate queries for the whole batch.
+
+Every digest is an in-app line always, and an e-mail for people with an address who did not turn that
+kind off; an e-mail written while the desk is closed waits for the next opening (quiet hours).
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.urls import reverse
+from django.utils import timezone
+
+from .models import Channel, Notification, NotificationKind, ScheduledSend, ScheduledSendKind
+from .relations import _held_until, desk_calendar
+from .selectors import weekly_digests
+from .services import email_wanted, notifications_create
+
+
+def period_start(kind, today: date) -> date:
+    """The first day of the period `today` falls in: the month's first for the scorecard, else the week's Monday."""
+    if kind == ScheduledSendKind.DEPARTMENT_SCORECARD:
+        return today.replace(day=1)
+    return today - timedelta(days=today.weekday())
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What one person is sent: a subject, the lines of the text, and the page it opens."""
+
+    subject: str
+    lines: list
+    path: str
+
+
+def digests_send(*, kind, now=None, batch_size=200) -> int:
+    """Send the `kind` digest for the period `now` falls in to everyone due it who has not had it; returns
+    how many people it reached (0 on a second run for the same period)."""
+    kind = ScheduledSendKind(kind)
+    now = now or timezone.now()
+    start = period_start(kind, timezone.localdate(now))
+    already = ScheduledSend.objects.filter(kind=kind, period_start=start, recipient_id=OuterRef("pk"))
+    due = _RECIPIENTS[kind](now).filter(~Exists(already))
+    reached, pure_calendar = 0, None
+    while True:
+        candidates = list(due.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not candidates:
+            break
+        with transaction.atomic():
+            # Read again under the lock: a person another run reached meanwhile is left out. No-key
+            # locks: other writes that merely refer to these people (their notices) are not blocked.
+            people = list(due.select_for_update(skip_locked=True, no_key=True).filter(pk__in=candidates))
+            digests = _CONTENT[kind](people=people, now=now, period_start=start)
+            pure_calendar = pure_calendar or desk_calendar()
+            _send(kind, digests, people=people, now=now, period_start=start, pure_calendar=pure_calendar)
+            reached += len(digests)
+        if len(candidates) < batch_size or not people:
+            break
+    return reached
+
+
+def _send(kind, digests, *, people, now, period_start, pure_calendar):
+    """The ScheduledSend rows and the notices of one batch, in the caller's transaction."""
+    if not digests:
+        return
+    ScheduledSend.objects.bulk_create(
+        [
+            ScheduledSend(kind=kind, recipient_id=user_id, period_start=period_start, created_at=now)
+            for user_id in digests
+        ]
+    )
+    notification_kind = NotificationKind(kind.value)
+    wants_email = email_wanted(user_ids=list(digests), kinds=[notification_kind])
+    held = _held_until(now, pure_calendar)
+    notices = []
+    for user in people:
+        digest = digests.get(user.pk)
+        if digest is None:
+            continue
+        url = settings.SITE_URL.rstrip("/") + digest.path
+        body = [digest.subject + ".", "", *digest.lines, "", f"Open it: {url}"]
+        payload = {
+            "subject": digest.subject,
+            "headline": digest.subject,
+            "body": "\n".join(body),
+            "path": digest.path,
+            "url": url,
+        }
+        common = {"recipient": user, "kind": notification_kind, "payload": payload}
+        notices.append(Notification(channel=Channel.IN_APP, **common))
+        if user.email and wants_email(user.pk, notification_kind):
+            notices.append(Notification(channel=Channel.EMAIL, not_before=held, **common))
+    notifications_create(notifications=notices, now=now)
+
+
+def _people():
+    return get_user_model().objects.filter(is_active=True)
+
+
+def _day(value):
+    return f"{value:%a %d %b %Y}"
+
+
+# --- 1. The weekly digest to requesters -----------------------------------------------------------
+
+
+def _requesters(now):
+    from requests_app.models import ProcurementRequest
+
+    return _people().filter(Exists(ProcurementRequest.objects.open().filter(requester_id=OuterRef("pk"))))
+
+
+def _weekly_digests(*, people, now, period_start):
+    requests = weekly_digests(requester_ids=[user.pk for user in people])
+    digests = {}
+    for user_id, rows in requests.items():
+        waiting = [row for row in rows if row.question is not None]
+        lines = []
+        if waiting:
+            lines.append("Waiting for you:")
+            for row in waiting:
+                lines.append(f"- {row.reference} {row.title}")
+                lines.append(f"  Question: {row.question or '(see the request)'}")
+            lines.append("")
+        lines.append("Your open requests:")
+        for row in rows:
+            expected = f", expected {_day(row.expected_on)}" if row.expected_on else ""
+            lines.append(f"- {row.reference} {row.title}: {row.status}{expected}")
+        count = len(rows)
+        subject = f"Your week: {count} open request{'s' if count != 1 else ''}"
+        if waiting:
+            subject += f", {len(waiting)} waiting for you"
+        digests[user_id] = Digest(subject, lines, reverse("requests_app:mine"))
+    return digests
+
+
+_RECIPIENTS = {
+    ScheduledSendKind.WEEKLY_DIGEST: _requesters,
+}
+_CONTENT = {
+    ScheduledSendKind.WEEKLY_DIGEST: _weekly_digests,
+}

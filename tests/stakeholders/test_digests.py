@@ -1,0 +1,151 @@
+"""Scheduled digests: the content on a hand-made data set, once per person and period, the e-mail
+preference and quiet hours."""
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from requests_app import services as request_services
+from requests_app.models import ProcurementRequest
+from stakeholders.digests import digests_send, period_start
+from stakeholders.models import (
+    Channel,
+    DeliveryStatus,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+    ScheduledSend,
+    ScheduledSendKind,
+)
+from tests.factories import file_request
+
+pytestmark = pytest.mark.django_db
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# Monday morning in office hours (the desk calendar: Mon–Fri 08:00–12:00, 13:00–17:00 Berlin).
+MONDAY_10 = datetime(2026, 3, 9, 10, 0, tzinfo=BERLIN)
+WEEKLY = ScheduledSendKind.WEEKLY_DIGEST
+
+
+def digest_notices(kind=NotificationKind.WEEKLY_DIGEST, **filters):
+    return Notification.objects.filter(kind=kind, **filters)
+
+
+@pytest.fixture
+def requests_of_alice(requester, buyer):
+    """Alice's three open requests (one waiting for her answer, one with an expected date) and a cancelled one."""
+    laptops = file_request(requester, title="Laptops")
+    chairs = file_request(requester, title="Chairs")
+    request_services.procurement_request_claim(procurement_request=chairs, actor=buyer)
+    request_services.procurement_request_wait_for_requester(
+        procurement_request=chairs, actor=buyer, note="Which colour do you need?"
+    )
+    desks = file_request(requester, title="Desks")
+    ProcurementRequest.objects.filter(pk=desks.pk).update(expected_on=date(2026, 3, 20))
+    gone = file_request(requester, title="Pens")
+    request_services.procurement_request_cancel(procurement_request=gone, actor=requester, note="Not needed")
+    return laptops, chairs, desks
+
+
+def test_the_weekly_digest_lists_open_requests_expected_dates_and_questions(requester, requests_of_alice):
+    # given Alice's open requests
+    laptops, chairs, desks = requests_of_alice
+
+    # when the Monday digest runs
+    reached = digests_send(kind=WEEKLY, now=MONDAY_10)
+
+    # then she alone gets one in-app line and one e-mail, sent at once (the desk is open)
+    assert reached == 1
+    in_app = digest_notices(channel=Channel.IN_APP).get()
+    email = digest_notices(channel=Channel.EMAIL).get()
+    assert in_app.recipient == email.recipient == requester
+    assert email.status == DeliveryStatus.PENDING and email.not_before is None
+    assert in_app.subject == "Your week: 3 open requests, 1 waiting for you"
+    body = email.payload["body"]
+    assert f"Waiting for you:\n- {chairs.reference} Chairs\n  Question: Which colour do you need?" in body
+    assert f"- {laptops.reference} Laptops: Submitted\n" in body
+    assert f"- {chairs.reference} Chairs: Waiting for requester\n" in body
+    assert f"- {desks.reference} Desks: Submitted, expected Fri 20 Mar 2026\n" in body
+    assert "Pens" not in body
+    assert email.payload["path"] == "/requests/mine/"
+    assert ScheduledSend.objects.get().period_start == date(2026, 3, 9)
+
+
+def test_a_second_run_in_the_same_week_sends_nothing(requester, requests_of_alice):
+    # given the digest sent on Monday
+    digests_send(kind=WEEKLY, now=MONDAY_10)
+
+    # when it runs again on Monday and on Thursday of the same week
+    again = digests_send(kind=WEEKLY, now=MONDAY_10)
+    thursday = digests_send(kind=WEEKLY, now=datetime(2026, 3, 12, 9, 0, tzinfo=BERLIN))
+
+    # then nobody is sent anything twice; the next week is a new period
+    assert (again, thursday) == (0, 0)
+    assert digest_notices().count() == 2
+    assert digests_send(kind=WEEKLY, now=datetime(2026, 3, 16, 10, 0, tzinfo=BERLIN)) == 1
+    assert digest_notices().count() == 4
+
+
+def test_with_the_preference_off_the_requester_gets_the_in_app_line_only(requester, requests_of_alice):
+    # given Alice turned the weekly digest e-mail off
+    NotificationPreference.objects.create(user=requester, kind=NotificationKind.WEEKLY_DIGEST, by_email=False)
+
+    # when the digest runs
+    digests_send(kind=WEEKLY, now=MONDAY_10)
+
+    # then the in-app line is there, and no e-mail
+    assert list(digest_notices().values_list("channel", flat=True)) == [Channel.IN_APP]
+    assert ScheduledSend.objects.filter(recipient=requester).exists()
+
+
+def test_before_office_hours_the_digest_email_waits_for_the_opening(requester, requests_of_alice):
+    # when the digest runs on Monday at 07:30, before the desk opens at 08:00
+    digests_send(kind=WEEKLY, now=MONDAY_10.replace(hour=7, minute=30))
+
+    # then the e-mail is held until 08:00 and the in-app line is there at once
+    email = digest_notices(channel=Channel.EMAIL).get()
+    assert email.status == DeliveryStatus.HELD
+    assert email.not_before == MONDAY_10.replace(hour=8)
+    assert digest_notices(channel=Channel.IN_APP).get().status == DeliveryStatus.SENT
+
+
+def test_no_digest_for_people_without_open_requests(requester, colleague, buyer):
+    # given Carol has only a cancelled request, Alice none at all
+    gone = file_request(colleague, title="Pens")
+    request_services.procurement_request_cancel(procurement_request=gone, actor=colleague, note="Not needed")
+
+    # when the digest runs
+    reached = digests_send(kind=WEEKLY, now=MONDAY_10)
+
+    # then nobody is sent one
+    assert reached == 0
+    assert not digest_notices().exists() and not ScheduledSend.objects.exists()
+
+
+def test_the_digest_reads_a_batch_in_a_fixed_number_of_queries(requester, colleague, buyer, django_assert_num_queries):
+    # given two requesters with open requests, one waiting for an answer
+    for person in (requester, colleague):
+        for title in ("Laptops", "Chairs"):
+            file_request(person, title=title)
+    chairs = ProcurementRequest.objects.filter(requester=colleague, title="Chairs").get()
+    request_services.procurement_request_claim(procurement_request=chairs, actor=buyer)
+    request_services.procurement_request_wait_for_requester(procurement_request=chairs, actor=buyer, note="Colour?")
+
+    # then the whole run is a fixed number of queries, whatever the number of people and requests:
+    # candidates, lock, content, desk calendar (2), ScheduledSend rows, preferences, notices, and the
+    # savepoints of the two atomic blocks (4)
+    with django_assert_num_queries(12):
+        assert digests_send(kind=WEEKLY, now=MONDAY_10) == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "today", "start"),
+    [
+        (ScheduledSendKind.WEEKLY_DIGEST, date(2026, 3, 15), date(2026, 3, 9)),
+        (ScheduledSendKind.MANAGER_SUMMARY, date(2026, 3, 9), date(2026, 3, 9)),
+        (ScheduledSendKind.DEPARTMENT_SCORECARD, date(2026, 3, 31), date(2026, 3, 1)),
+    ],
+)
+def test_each_digest_is_once_per_week_or_month(kind, today, start):
+    assert period_start(kind, today) == start
