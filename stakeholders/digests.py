@@ -13,18 +13,18 @@ kind off; an e-mail written while the desk is closed waits for the next opening 
 """
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from .models import Channel, Notification, NotificationKind, ScheduledSend, ScheduledSendKind
-from .relations import _held_until, desk_calendar
-from .selectors import weekly_digests
+from .models import Channel, Department, Notification, NotificationKind, ScheduledSend, ScheduledSendKind
+from .relations import _held_until, department_url, desk_calendar
+from .selectors import department_scorecards, weekly_digests
 from .services import email_wanted, notifications_create
 
 
@@ -145,9 +145,76 @@ def _weekly_digests(*, people, now, period_start):
     return digests
 
 
+# --- 2. The monthly scorecard to department heads ------------------------------------------------
+
+
+def _heads(now):
+    departments = Department.objects.active().filter(is_procurement=False, head_id=OuterRef("pk"))
+    return _people().filter(Exists(departments))
+
+
+def scorecard_path(department):
+    """The department's scorecard page where there is one, else its directory page."""
+    try:
+        return reverse("stakeholders:scorecard", kwargs={"code": department.code})
+    except NoReverseMatch:
+        return department_url(department)
+
+
+def _scorecards(*, people, now, period_start):
+    # The month before the period's: the scorecard of the 1st of April is March's.
+    end = period_start
+    start = (end - timedelta(days=1)).replace(day=1)
+    month = f"{start:%B %Y}"
+    scorecards = department_scorecards(
+        head_ids=[user.pk for user in people], start=_midnight(start), end=_midnight(end)
+    )
+    digests = {}
+    for head_id, cards in scorecards.items():
+        lines = []
+        for card in cards:
+            lines += _scorecard_lines(card, month=month, today=timezone.localdate(now))
+        names = ", ".join(card.department.name for card in cards)
+        digests[head_id] = Digest(f"{names}: scorecard for {month}", lines[:-1], scorecard_path(cards[0].department))
+    return digests
+
+
+def _scorecard_lines(card, *, month, today):
+    lines = [f"{card.department.name}, {month}", "Promised and delivered (SLA goals met):"]
+    for outcome in card.outcomes:
+        if outcome.measured:
+            lines.append(f"- {outcome.metric}: {outcome.met} of {outcome.measured} met ({outcome.percent} %)")
+        else:
+            lines.append(f"- {outcome.metric}: nothing measured")
+    lines.append(f"Requests completed: {card.delivered}")
+    lines.append(f"Open now: {card.open_requests}, {card.at_risk} at risk, {card.breached} breached")
+    csat = card.csat
+    if csat.answered:
+        lines.append(
+            f"Satisfaction: {csat.average:.1f} of 5 from {csat.answered} answer{'s' if csat.answered != 1 else ''}"
+            f" ({csat.response_percent} % of {csat.sent} surveys answered)"
+        )
+    else:
+        lines.append(f"Satisfaction: no answer ({csat.sent} surveys sent)")
+    lines.append(f"Open action items: {len(card.action_items)}")
+    for item in card.action_items:
+        overdue = " (overdue)" if item.due_on < today else ""
+        lines.append(
+            f"- {item.title}: {item.owner.get_full_name() or item.owner.username}, due {_day(item.due_on)}{overdue}"
+        )
+    lines += [f"Scorecard: {settings.SITE_URL.rstrip('/')}{scorecard_path(card.department)}", ""]
+    return lines
+
+
+def _midnight(day):
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 _RECIPIENTS = {
     ScheduledSendKind.WEEKLY_DIGEST: _requesters,
+    ScheduledSendKind.DEPARTMENT_SCORECARD: _heads,
 }
 _CONTENT = {
     ScheduledSendKind.WEEKLY_DIGEST: _weekly_digests,
+    ScheduledSendKind.DEPARTMENT_SCORECARD: _scorecards,
 }

@@ -211,6 +211,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=30, hour=6, day_of_week="mon"),
         "args": ("weekly_digest",),
     },
+    # The 1st of the month: each department head gets last month's scorecard (goals met per metric,
+    # requests completed, open and at-risk work, CSAT, open action items).
+    "monthly-department-scorecard": {
+        "task": "stakeholders.send_digests",
+        "schedule": crontab(minute=30, hour=6, day_of_month=1),
+        "args": ("department_scorecard",),
+    },
 }
 
 # --- Product rules --------------------------------------------------------------------------------

@@ -1,20 +1,26 @@
 """Scheduled digests: the content on a hand-made data set, once per person and period, the e-mail
 preference and quiet hours."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 
 from requests_app import services as request_services
-from requests_app.models import ProcurementRequest
+from requests_app.models import ProcurementRequest, Status
+from slas.models import Metric, SlaClock
+from stakeholders import relations
 from stakeholders.digests import digests_send, period_start
 from stakeholders.models import (
+    ActionItem,
+    ActionItemStatus,
     Channel,
     DeliveryStatus,
     Notification,
     NotificationKind,
     NotificationPreference,
+    SatisfactionSurvey,
     ScheduledSend,
     ScheduledSendKind,
 )
@@ -149,3 +155,107 @@ def test_the_digest_reads_a_batch_in_a_fixed_number_of_queries(requester, collea
 )
 def test_each_digest_is_once_per_week_or_month(kind, today, start):
     assert period_start(kind, today) == start
+
+
+# --- The monthly scorecard to department heads ------------------------------------------------------
+
+SCORECARD = ScheduledSendKind.DEPARTMENT_SCORECARD
+# The 1st of April, a Wednesday, in office hours: March's scorecard.
+APRIL_1 = datetime(2026, 4, 1, 9, 0, tzinfo=BERLIN)
+
+
+def march(day, hour=10):
+    return datetime(2026, 3, day, hour, 0, tzinfo=BERLIN)
+
+
+def verdict(procurement_request, metric, *, met, stopped_at):
+    clocks = SlaClock.objects.filter(procurement_request=procurement_request, metric=metric, is_current=True)
+    assert (
+        clocks.update(
+            started_at=stopped_at - timedelta(hours=1), stopped_at=stopped_at, met=met, computed_at=stopped_at
+        )
+        == 1
+    )
+
+
+def survey(procurement_request, *, sent_at, rating=None):
+    return SatisfactionSurvey.objects.create(
+        procurement_request=procurement_request,
+        requester=procurement_request.requester,
+        department=procurement_request.department,
+        sent_at=sent_at,
+        rating=rating,
+        answered_at=sent_at if rating else None,
+    )
+
+
+@pytest.fixture
+def sales_march(department, other_department, requester, other_requester, head, manager):
+    """Sales's March, by hand: one request delivered on time, one at risk, one breached; Finance's apart."""
+    delivered = file_request(requester, title="Laptops")
+    at_risk = file_request(requester, title="Chairs")
+    breached = file_request(requester, title="Desks")
+    finance = file_request(other_requester, title="Ledgers")
+    verdict(delivered, Metric.FIRST_RESPONSE, met=True, stopped_at=march(3))
+    verdict(delivered, Metric.RESOLUTION, met=True, stopped_at=march(12))
+    verdict(at_risk, Metric.FIRST_RESPONSE, met=False, stopped_at=march(20))
+    # Measured in February, and another department's: not in Sales's March.
+    verdict(breached, Metric.FIRST_RESPONSE, met=True, stopped_at=datetime(2026, 2, 23, 10, tzinfo=BERLIN))
+    verdict(finance, Metric.FIRST_RESPONSE, met=False, stopped_at=march(3))
+    ProcurementRequest.objects.filter(pk=delivered.pk).update(status=Status.COMPLETED, completed_at=march(12))
+    ProcurementRequest.objects.filter(pk=at_risk.pk).update(sla_threshold=80)
+    ProcurementRequest.objects.filter(pk=breached.pk).update(sla_threshold=100, sla_breached=True)
+    survey(delivered, sent_at=march(12), rating=4)
+    survey(at_risk, sent_at=march(25))
+    survey(breached, sent_at=datetime(2026, 2, 25, 10, tzinfo=BERLIN), rating=1)
+    meeting = relations.meeting_plan(
+        department=department, actor=manager, title="Review", starts_at=march(5), now=march(5)
+    )
+    relations.action_item_add(
+        meeting=meeting, actor=manager, title="Send the forecast", owner=head, due_on=date(2026, 3, 25)
+    )
+    done = relations.action_item_add(
+        meeting=meeting, actor=manager, title="Old item", owner=head, due_on=date(2026, 3, 6)
+    )
+    ActionItem.objects.filter(pk=done.pk).update(status=ActionItemStatus.DONE)
+    return delivered, at_risk, breached
+
+
+def test_the_scorecard_tells_the_head_last_months_promises_delivery_risks_csat_and_action_items(
+    head, requester, sales_march
+):
+    # when the monthly scorecard runs on the 1st of April
+    reached = digests_send(kind=SCORECARD, now=APRIL_1)
+
+    # then Sales's head alone gets March's figures, with the link to the department's page
+    assert reached == 1
+    email = digest_notices(NotificationKind.DEPARTMENT_SCORECARD, channel=Channel.EMAIL).get()
+    assert email.recipient == head
+    assert email.subject == "Sales: scorecard for March 2026"
+    assert email.payload["path"] == "/stakeholders/SALES/"
+    assert email.payload["body"].splitlines()[2:13] == [
+        "Sales, March 2026",
+        "Promised and delivered (SLA goals met):",
+        "- First response: 1 of 2 met (50 %)",
+        "- Resolution: 1 of 1 met (100 %)",
+        "Requests completed: 1",
+        "Open now: 2, 1 at risk, 1 breached",
+        "Satisfaction: 4.0 of 5 from 1 answer (50 % of 2 surveys answered)",
+        "Open action items: 1",
+        f"- Send the forecast: {head.get_full_name()}, due Wed 25 Mar 2026 (overdue)",
+        f"Scorecard: {settings.SITE_URL}/stakeholders/SALES/",
+        "",
+    ]
+    assert ScheduledSend.objects.get(kind=SCORECARD).period_start == date(2026, 4, 1)
+
+
+def test_a_second_scorecard_run_in_the_same_month_sends_nothing(head, sales_march):
+    # given March's scorecard sent on the 1st
+    digests_send(kind=SCORECARD, now=APRIL_1)
+
+    # when beat runs it again later in April
+    again = digests_send(kind=SCORECARD, now=datetime(2026, 4, 2, 9, 0, tzinfo=BERLIN))
+
+    # then nothing more is sent
+    assert again == 0
+    assert digest_notices(NotificationKind.DEPARTMENT_SCORECARD).count() == 2
