@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from .models import Channel, Department, Notification, NotificationKind, ScheduledSend, ScheduledSendKind
 from .relations import _held_until, department_url, desk_calendar
-from .selectors import department_scorecards, weekly_digests
+from .selectors import department_scorecards, manager_summary, weekly_digests
 from .services import email_wanted, notifications_create
 
 
@@ -199,9 +199,7 @@ def _scorecard_lines(card, *, month, today):
     lines.append(f"Open action items: {len(card.action_items)}")
     for item in card.action_items:
         overdue = " (overdue)" if item.due_on < today else ""
-        lines.append(
-            f"- {item.title}: {item.owner.get_full_name() or item.owner.username}, due {_day(item.due_on)}{overdue}"
-        )
+        lines.append(f"- {item.title}: {_name(item.owner)}, due {_day(item.due_on)}{overdue}")
     lines += [f"Scorecard: {settings.SITE_URL.rstrip('/')}{scorecard_path(card.department)}", ""]
     return lines
 
@@ -210,11 +208,63 @@ def _midnight(day):
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+# --- 3. The weekly summary to procurement managers -------------------------------------------------
+#
+# No fairness flags: main has no selector for them yet; add a section here when one exists.
+
+
+def _managers(now):
+    from slas.escalation import _users_with_permission
+
+    return _people().filter(pk__in=_users_with_permission("assign_request").values("pk"))
+
+
+def _manager_summaries(*, people, now, period_start):
+    since = now - timedelta(days=7)
+    summary = manager_summary(now=now, since=since, low_at=settings.SURVEY_FOLLOW_UP_AT)
+    lines = [f"Breached now: {summary.breached}"]
+    lines += [_request_line(request) for request in summary.breached_requests]
+    lines.append(f"At risk now: {summary.at_risk}")
+    lines += [_request_line(request) for request in summary.at_risk_requests]
+    lines.append(f"Low scores this week: {len(summary.low_scores)}")
+    for survey in summary.low_scores:
+        buyer = _name(survey.buyer) if survey.buyer else "no buyer"
+        comment = f": “{survey.comment}”" if survey.comment else ""
+        lines.append(
+            f"- {survey.procurement_request.reference} ({survey.department.name}, {buyer})"
+            f" rated {survey.rating}{comment}"
+        )
+    lines.append(f"Follow-ups open: {summary.open_follow_ups}, {summary.overdue_follow_ups} overdue")
+    for follow_up in summary.follow_ups:
+        overdue = " (overdue)" if follow_up.due_at <= now else ""
+        lines.append(
+            f"- {follow_up.survey.procurement_request.reference}: {_name(follow_up.owner)}, "
+            f"due {_day(timezone.localtime(follow_up.due_at))}{overdue}"
+        )
+    subject = (
+        f"Procurement this week: {summary.breached} breached, {summary.at_risk} at risk,"
+        f" {len(summary.low_scores)} low score{'s' if len(summary.low_scores) != 1 else ''}"
+    )
+    path = reverse("requests_app:queue", kwargs={"view": "breached"})
+    return {user.pk: Digest(subject, lines, path) for user in people}
+
+
+def _request_line(procurement_request):
+    assignee = _name(procurement_request.assignee) if procurement_request.assignee else "unassigned"
+    return f"- {procurement_request.reference} {procurement_request.title} ({assignee})"
+
+
+def _name(user):
+    return user.get_full_name() or user.username
+
+
 _RECIPIENTS = {
     ScheduledSendKind.WEEKLY_DIGEST: _requesters,
     ScheduledSendKind.DEPARTMENT_SCORECARD: _heads,
+    ScheduledSendKind.MANAGER_SUMMARY: _managers,
 }
 _CONTENT = {
     ScheduledSendKind.WEEKLY_DIGEST: _weekly_digests,
     ScheduledSendKind.DEPARTMENT_SCORECARD: _scorecards,
+    ScheduledSendKind.MANAGER_SUMMARY: _manager_summaries,
 }

@@ -7,7 +7,15 @@ from django.db.models import Case, Count, OuterRef, Prefetch, Q, Subquery, Sum, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import ActionItem, Department, Meeting, MeetingSchedule, SatisfactionSurvey, ServiceAgreement
+from .models import (
+    ActionItem,
+    Department,
+    Meeting,
+    MeetingSchedule,
+    SatisfactionSurvey,
+    ServiceAgreement,
+    SurveyFollowUp,
+)
 
 VOLUME_DAYS = 365
 OPEN_REQUESTS_SHOWN = 10
@@ -322,3 +330,49 @@ def department_scorecards(*, head_ids, start, end) -> dict[int, list[Scorecard]]
             )
         )
     return scorecards
+
+
+@dataclass
+class ManagerSummary:
+    """Procurement's week for its managers: breached and at-risk work now, low scores and follow-ups."""
+
+    breached: int
+    at_risk: int
+    breached_requests: list  # the first SUMMARY_LISTED, the longest overdue first
+    at_risk_requests: list  # the first SUMMARY_LISTED, the earliest due first
+    low_scores: list  # [SatisfactionSurvey] answered since `since` at or below the follow-up threshold
+    open_follow_ups: int
+    overdue_follow_ups: int
+    follow_ups: list  # the open ones opened since `since`, the earliest due first
+
+
+def manager_summary(*, now, since, low_at) -> ManagerSummary:
+    """The managers' weekly summary as of `now`, the week's news since `since`; ratings at or below
+    `low_at` are low: six queries, whatever the volume."""
+    from requests_app.models import ProcurementRequest
+
+    open_requests = ProcurementRequest.objects.open()
+    is_breached, is_at_risk = Q(sla_breached=True), Q(sla_threshold__gt=0, sla_breached=False)
+    counts = open_requests.aggregate(breached=Count("pk", filter=is_breached), at_risk=Count("pk", filter=is_at_risk))
+    listed = open_requests.select_related("assignee").only("reference", "title", "sla_due_at", "assignee")
+    follow_ups = SurveyFollowUp.objects.open()
+    follow_up_counts = follow_ups.aggregate(open=Count("pk"), overdue=Count("pk", filter=Q(due_at__lte=now)))
+    return ManagerSummary(
+        breached=counts["breached"],
+        at_risk=counts["at_risk"],
+        breached_requests=list(listed.filter(is_breached).order_by("sla_due_at", "pk")[:SUMMARY_LISTED]),
+        at_risk_requests=list(listed.filter(is_at_risk).order_by("sla_due_at", "pk")[:SUMMARY_LISTED]),
+        low_scores=list(
+            SatisfactionSurvey.objects.answered()
+            .filter(answered_at__gte=since, answered_at__lt=now, rating__lte=low_at)
+            .select_related("procurement_request", "department", "buyer")
+            .order_by("answered_at", "pk")
+        ),
+        open_follow_ups=follow_up_counts["open"],
+        overdue_follow_ups=follow_up_counts["overdue"],
+        follow_ups=list(
+            follow_ups.filter(opened_at__gte=since)
+            .select_related("owner", "survey__procurement_request")
+            .order_by("due_at", "pk")
+        ),
+    )

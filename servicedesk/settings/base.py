@@ -218,6 +218,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=30, hour=6, day_of_month=1),
         "args": ("department_scorecard",),
     },
+    # Monday: the procurement managers get breached and at-risk work now, and the week's low scores
+    # and follow-ups (no fairness flags yet: nothing on main computes them).
+    "weekly-manager-summary": {
+        "task": "stakeholders.send_digests",
+        "schedule": crontab(minute=35, hour=6, day_of_week="mon"),
+        "args": ("manager_summary",),
+    },
 }
 
 # --- Product rules --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from stakeholders.models import (
     SatisfactionSurvey,
     ScheduledSend,
     ScheduledSendKind,
+    SurveyFollowUp,
 )
 from tests.factories import file_request
 
@@ -259,3 +260,53 @@ def test_a_second_scorecard_run_in_the_same_month_sends_nothing(head, sales_marc
     # then nothing more is sent
     assert again == 0
     assert digest_notices(NotificationKind.DEPARTMENT_SCORECARD).count() == 2
+
+
+# --- The weekly summary to procurement managers ----------------------------------------------------
+
+SUMMARY = ScheduledSendKind.MANAGER_SUMMARY
+
+
+def test_the_managers_summary_lists_breaches_risks_low_scores_and_follow_ups(
+    requester, other_requester, buyer, manager, head
+):
+    # given one breached request (Bob's), one at risk (nobody's) and one on track
+    breached = file_request(requester, title="Laptops")
+    request_services.procurement_request_claim(procurement_request=breached, actor=buyer)
+    at_risk = file_request(other_requester, title="Ledgers")
+    on_track = file_request(requester, title="Pens")
+    ProcurementRequest.objects.filter(pk=breached.pk).update(sla_threshold=100, sla_breached=True)
+    ProcurementRequest.objects.filter(pk=at_risk.pk).update(sla_threshold=80)
+    # and this week a low score with a comment and a good one, and last week another low one
+    low = survey(on_track, sent_at=MONDAY_10 - timedelta(days=3), rating=2)
+    SatisfactionSurvey.objects.filter(pk=low.pk).update(buyer=buyer, comment="Too slow")
+    survey(at_risk, sent_at=MONDAY_10 - timedelta(days=2), rating=5)
+    survey(breached, sent_at=MONDAY_10 - timedelta(days=9), rating=1)
+    # and the low score's follow-up, overdue since Saturday
+    SurveyFollowUp.objects.create(
+        survey=low, owner=manager, opened_at=MONDAY_10 - timedelta(days=3), due_at=MONDAY_10 - timedelta(days=2)
+    )
+
+    # when the Monday summary runs
+    reached = digests_send(kind=SUMMARY, now=MONDAY_10)
+
+    # then the manager alone gets it
+    assert reached == 1
+    email = digest_notices(NotificationKind.MANAGER_SUMMARY, channel=Channel.EMAIL).get()
+    assert email.recipient == manager
+    assert email.subject == "Procurement this week: 1 breached, 1 at risk, 1 low score"
+    assert email.payload["path"] == "/requests/queue/breached/"
+    assert email.payload["body"].splitlines()[2:10] == [
+        "Breached now: 1",
+        f"- {breached.reference} Laptops ({buyer.get_full_name()})",
+        "At risk now: 1",
+        f"- {at_risk.reference} Ledgers (unassigned)",
+        "Low scores this week: 1",
+        f"- {on_track.reference} (Sales, {buyer.get_full_name()}) rated 2: “Too slow”",
+        "Follow-ups open: 1, 1 overdue",
+        f"- {on_track.reference}: {manager.get_full_name()}, due Sat 07 Mar 2026 (overdue)",
+    ]
+
+    # and a second run the same week sends nothing
+    assert digests_send(kind=SUMMARY, now=MONDAY_10 + timedelta(hours=2)) == 0
+    assert digest_notices(NotificationKind.MANAGER_SUMMARY).count() == 2
