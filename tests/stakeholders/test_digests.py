@@ -310,3 +310,23 @@ def test_the_managers_summary_lists_breaches_risks_low_scores_and_follow_ups(
     # and a second run the same week sends nothing
     assert digests_send(kind=SUMMARY, now=MONDAY_10 + timedelta(hours=2)) == 0
     assert digest_notices(NotificationKind.MANAGER_SUMMARY).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("entry", "kind"),
+    [
+        ("weekly-requester-digest", WEEKLY),
+        ("monthly-department-scorecard", SCORECARD),
+        ("weekly-manager-summary", SUMMARY),
+    ],
+)
+def test_beat_runs_each_digest_and_an_idle_run_costs_one_query(settings, entry, kind, django_assert_num_queries):
+    from stakeholders import tasks
+
+    # given beat's entry for the digest
+    entry = settings.CELERY_BEAT_SCHEDULE[entry]
+    assert entry["task"] == tasks.send_digests.name and entry["args"] == (kind.value,)
+
+    # when it runs with nobody to tell, it is one query and sends nothing
+    with django_assert_num_queries(1):
+        assert tasks.send_digests(*entry["args"]) == 0
