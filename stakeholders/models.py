@@ -161,6 +161,10 @@ class NotificationKind(models.TextChoices):
     SURVEY = "survey", "Satisfaction surveys"
     SURVEY_FOLLOW_UP = "survey_follow_up", "Follow-ups of low scores"
     RELATIONSHIP_SURVEY = "relationship_survey", "Relationship surveys"
+    # Scheduled digests (stakeholders/digests.py): the in-app line always, the e-mail unless turned off.
+    WEEKLY_DIGEST = "weekly_digest", "Weekly digest of your requests"
+    DEPARTMENT_SCORECARD = "department_scorecard", "Monthly department scorecard"
+    MANAGER_SUMMARY = "manager_summary", "Weekly summary for procurement managers"
 
 
 class Channel(models.TextChoices):
@@ -748,3 +752,38 @@ class RelationshipAnswer(models.Model):
 
     def __str__(self):
         return f"{self.respondent} on {self.survey}"
+
+
+# --- Scheduled digests ------------------------------------------------------------------------------
+
+
+class ScheduledSendKind(models.TextChoices):
+    """The scheduled digests; each value is also the kind of the notices it writes."""
+
+    WEEKLY_DIGEST = "weekly_digest", "Weekly digest to a requester"
+    DEPARTMENT_SCORECARD = "department_scorecard", "Monthly scorecard to a department head"
+    MANAGER_SUMMARY = "manager_summary", "Weekly summary to a procurement manager"
+
+
+class ScheduledSend(models.Model):
+    """A digest that went to one person for one period (the week's Monday, the month's first day).
+
+    Written in the transaction of its notices: its unique key makes a second run for the same
+    period, or two at once, send nothing twice.
+    """
+
+    kind = models.CharField(max_length=30, choices=ScheduledSendKind.choices)
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "recipient", "period_start"], name="scheduled_send_once_per_period"
+            ),
+            models.CheckConstraint(condition=Q(kind__in=ScheduledSendKind.values), name="scheduled_send_kind_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for {self.period_start}"

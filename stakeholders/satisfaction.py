@@ -50,14 +50,27 @@ class CsatFigures:
         ]
 
 
+def _csat_aggregates():
+    return {
+        "sent": Count("pk"),
+        "answered": Count("pk", filter=Q(rating__isnull=False)),
+        "average": Avg("rating"),
+        **{f"rated_{rating}": Count("pk", filter=Q(rating=rating)) for rating in RATING_VALUES},
+    }
+
+
 def csat_figures(surveys) -> CsatFigures:
     """Average, response rate and distribution of these surveys, in one aggregate query."""
-    row = surveys.order_by().aggregate(
-        sent=Count("pk"),
-        answered=Count("pk", filter=Q(rating__isnull=False)),
-        average=Avg("rating"),
-        **{f"rated_{rating}": Count("pk", filter=Q(rating=rating)) for rating in RATING_VALUES},
-    )
+    return _figures(surveys.order_by().aggregate(**_csat_aggregates()))
+
+
+def csat_by_department(surveys) -> dict:
+    """{department id: CsatFigures} of these surveys, for every department among them, in one query."""
+    rows = surveys.order_by().values("department_id").annotate(**_csat_aggregates())
+    return {row["department_id"]: _figures(row) for row in rows}
+
+
+def _figures(row):
     average = row["average"]
     return CsatFigures(
         sent=row["sent"],

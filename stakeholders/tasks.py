@@ -37,3 +37,12 @@ def open_relationship_surveys():
     from .surveys import relationship_surveys_open
 
     return relationship_surveys_open()
+
+
+@shared_task(name="stakeholders.send_digests")
+def send_digests(kind):
+    """Periodic: send the `kind` digest (weekly digest, department scorecard, manager summary) for the
+    current period (idempotent: one per person and period; returns how many people it reached)."""
+    from .digests import digests_send
+
+    return digests_send(kind=kind)

@@ -202,6 +202,29 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stakeholders.open_relationship_surveys",
         "schedule": 3600.0,
     },
+    # Scheduled digests (stakeholders/digests.py), each once per person and period (a unique key: a
+    # second run, or a run beat repeats, sends nothing twice; e-mails wait for office hours). Crontabs
+    # are UTC (CELERY_TIMEZONE): 06:30 UTC is early morning at the desk in Europe/Berlin.
+    # Monday: each requester with open requests gets their requests, expected dates and questions.
+    "weekly-requester-digest": {
+        "task": "stakeholders.send_digests",
+        "schedule": crontab(minute=30, hour=6, day_of_week="mon"),
+        "args": ("weekly_digest",),
+    },
+    # The 1st of the month: each department head gets last month's scorecard (goals met per metric,
+    # requests completed, open and at-risk work, CSAT, open action items).
+    "monthly-department-scorecard": {
+        "task": "stakeholders.send_digests",
+        "schedule": crontab(minute=30, hour=6, day_of_month=1),
+        "args": ("department_scorecard",),
+    },
+    # Monday: the procurement managers get breached and at-risk work now, and the week's low scores
+    # and follow-ups (no fairness flags yet: nothing on main computes them).
+    "weekly-manager-summary": {
+        "task": "stakeholders.send_digests",
+        "schedule": crontab(minute=35, hour=6, day_of_week="mon"),
+        "args": ("manager_summary",),
+    },
 }
 
 # --- Product rules --------------------------------------------------------------------------------
