@@ -6,7 +6,7 @@ event, the people it concerns, as (user id, role) pairs. `notices_write` then
 - drops the actor (nobody hears of their own action), inactive people, and anyone who cannot see the
   request (`permissions.viewers_filter`: a confidential request never reaches a colleague),
 - renders each notice from its template (templates/stakeholders/notifications/<kind>.html) in the
-  recipient's time zone, and
+  recipient's language and time zone (their profiles come with them, in the one query), and
 - stores it in the outbox (stakeholders.Notification) in the caller's transaction: in the app
   always, by e-mail when the person is active, has an address and wants that kind. E-mails wait
   NOTIFICATION_COALESCE_SECONDS, so that a burst on one request becomes one e-mail (the delivery
@@ -26,8 +26,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.html import linebreaks
+from django.utils.translation import gettext, gettext_lazy
 
 from stakeholders.models import Channel, Notification, NotificationKind, profile_for
 from stakeholders.services import email_wanted, notifications_create
@@ -125,22 +126,31 @@ PUBLIC_KINDS = frozenset(
 
 # --- Writing them ----------------------------------------------------------------------------------
 
+# The words a notice takes from the models, in the recipient's language. The models' own labels stay
+# untranslated: they are also written into timeline notes, which must not follow the actor's language.
+METRIC_LABELS = {"first_response": gettext_lazy("First response"), "resolution": gettext_lazy("Resolution")}
+PRIORITY_LABELS = {
+    "low": gettext_lazy("Low"),
+    "normal": gettext_lazy("Normal"),
+    "high": gettext_lazy("High"),
+    "urgent": gettext_lazy("Urgent"),
+}
+
 
 def person(user):
-    return (user.get_full_name() or user.username) if user is not None else "the service desk"
+    # Lazy: rendered in the recipient's language, like the template around it.
+    return (user.get_full_name() or user.username) if user is not None else gettext_lazy("the service desk")
 
 
-def _render(kind, context, zone):
-    """(headline, summary text, summary HTML) of one notice, in the recipient's time zone.
+def _render(kind, context):
+    """(headline, summary text, summary HTML) of one notice, in the active language and time zone.
 
     The template is rendered with autoescaping, once for the headline and once for the summary: the
-    HTML keeps the escaped text (with line breaks), the plain text unescapes it. The desk's language,
-    whatever the actor's browser asked for: the recipient is not the actor.
+    HTML keeps the escaped text (with line breaks), the plain text unescapes it.
     """
     template = f"stakeholders/notifications/{kind}.html"
-    with timezone.override(zone), translation.override(settings.LANGUAGE_CODE):
-        headline = render_to_string(template, {**context, "part": "headline"})
-        summary = render_to_string(template, {**context, "part": "summary"})
+    headline = render_to_string(template, {**context, "part": "headline"})
+    summary = render_to_string(template, {**context, "part": "summary"})
     summary = re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in summary.strip().splitlines()))
     return html.unescape(" ".join(headline.split())), html.unescape(summary), linebreaks(summary)
 
@@ -151,12 +161,18 @@ def request_link(procurement_request):
 
 
 def _payload(kind, context, recipient, role, *, path, url, reference, title, now):
-    zone = profile_for(recipient).zone
-    headline, summary, summary_html = _render(kind, {**context, "recipient": recipient, "role": role}, zone)
+    """One recipient's notice, written in their language and time zone, whatever the actor's page was in:
+    the recipient is not the actor. Their profile must come with them (select_related), not one query each."""
+    profile = profile_for(recipient)
+    zone, language = profile.zone, profile.language_code
+    with timezone.override(zone), translation.override(language):
+        headline, summary, summary_html = _render(kind, {**context, "recipient": recipient, "role": role})
+        open_line = gettext("Open: %(url)s") % {"url": url}
+        when = formats.date_format(timezone.localtime(now, zone), "D d M Y, H:i T")
     return {
         "subject": f"[{reference}] {headline}" if reference else headline,
         "headline": headline,
-        "body": "\n".join([summary, "", f"Open: {url}"]),
+        "body": "\n".join([summary, "", open_line]),
         "summary": summary,
         "summary_html": summary_html,
         "path": path,
@@ -164,7 +180,8 @@ def _payload(kind, context, recipient, role, *, path, url, reference, title, now
         "reference": reference,
         "title": title,
         "time_zone": zone.key,
-        "when": timezone.localtime(now, zone).strftime("%a %d %b %Y, %H:%M %Z"),
+        "language": language,
+        "when": when,
     }
 
 
@@ -208,7 +225,12 @@ def notices_write(*, procurement_request, events, now=None) -> list[Notification
         .order_by("pk")
     )
     path, url = request_link(procurement_request)
-    base = {"procurement_request": procurement_request, "url": url, "reference": procurement_request.reference}
+    base = {
+        "procurement_request": procurement_request,
+        "url": url,
+        "reference": procurement_request.reference,
+        "priority": PRIORITY_LABELS.get(procurement_request.priority, procurement_request.priority),
+    }
     planned = []
     for user in people:
         for event in events:

@@ -34,7 +34,7 @@ from .models import (
     TeamMembership,
     Watcher,
 )
-from .notifications import Event, buyer_away_notices_write, notices_write
+from .notifications import METRIC_LABELS, Event, buyer_away_notices_write, notices_write
 from .queue import BULK_MAX
 
 logger = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ def _receipt(procurement_request, *, needs_approval):
     clocks = SlaClock.objects.filter(procurement_request=procurement_request, is_current=True).order_by("metric")
     context["clocks"] = [
         {
-            "label": Metric(clock.metric).label,
+            "label": METRIC_LABELS.get(clock.metric, Metric(clock.metric).label),
             "goal": sla_services.business_duration(clock.goal_seconds),
             "due_at": clock.due_at,
         }

@@ -10,6 +10,11 @@ from .models import ActionItemStatus, NotificationKind
 
 
 class PersonalSettingsForm(forms.Form):
+    language = forms.ChoiceField(
+        label="Language",
+        required=False,
+        help_text="The pages and every notice you receive, in the app and by e-mail. Empty: the desk's language.",
+    )
     time_zone = forms.ChoiceField(
         label="Time zone",
         required=False,
@@ -18,6 +23,8 @@ class PersonalSettingsForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        desk_language = dict(settings.LANGUAGES).get(settings.LANGUAGE_CODE, settings.LANGUAGE_CODE)
+        self.fields["language"].choices = [("", f"The desk's language ({desk_language})"), *settings.LANGUAGES]
         desk = f"The desk's time zone ({settings.TIME_ZONE})"
         self.fields["time_zone"].choices = [("", desk)] + [
             (zone, zone.replace("_", " ")) for zone in sorted(zoneinfo.available_timezones()) if "/" in zone

@@ -1,17 +1,24 @@
-"""Show every time in the viewer's own time zone."""
+"""Show every time in the viewer's own time zone, and the pages in their own language."""
 
 import zoneinfo
 
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
 
-# The zone is kept in the session (set at login and when the person changes it), so that showing
-# times costs no query per page.
+# The zone and the language are kept in the session (set at login and when the person changes
+# them), so that showing times and translating pages costs no query per page.
 SESSION_KEY = "time_zone"
+LANGUAGE_SESSION_KEY = "language"
 
 
 def session_time_zone_set(request, time_zone):
     """Remember the person's time zone for this session ('' = the desk's)."""
     request.session[SESSION_KEY] = time_zone or ""
+
+
+def session_language_set(request, language):
+    """Remember the person's language for this session ('' = what the browser asks for, else the desk's)."""
+    request.session[LANGUAGE_SESSION_KEY] = language or ""
 
 
 class TimeZoneMiddleware:
@@ -28,6 +35,11 @@ class TimeZoneMiddleware:
             timezone.deactivate()
         else:
             timezone.activate(zone)
+        # After LocaleMiddleware (which follows the browser): a language the person chose wins.
+        language = request.session.get(LANGUAGE_SESSION_KEY) if hasattr(request, "session") else None
+        if language and language in dict(settings.LANGUAGES):
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
         try:
             return self.get_response(request)
         finally:

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class DepartmentQuerySet(models.QuerySet):
@@ -93,7 +94,7 @@ def validate_time_zone(value):
 
 
 class Profile(models.Model):
-    """A person's own settings: where they work from and when they are out of office."""
+    """A person's own settings: their language, where they work from and when they are out of office."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     time_zone = models.CharField(
@@ -101,6 +102,12 @@ class Profile(models.Model):
         blank=True,
         validators=[validate_time_zone],
         help_text="IANA time zone, e.g. Europe/Berlin. Blank: the desk's time zone.",
+    )
+    language = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text="The language of the pages and of every notice they receive. Blank: the desk's language.",
     )
     away_until = models.DateField(
         "out of office until",
@@ -123,6 +130,11 @@ class Profile(models.Model):
     def zone(self):
         return ZoneInfo(self.time_zone or settings.TIME_ZONE)
 
+    @property
+    def language_code(self):
+        """The language their notices are written in: their own, else the desk's."""
+        return self.language or settings.LANGUAGE_CODE
+
 
 def profile_for(user) -> Profile:
     """The user's profile, or an unsaved one with the defaults: reading never writes."""
@@ -133,38 +145,38 @@ def profile_for(user) -> Profile:
 
 
 class NotificationKind(models.TextChoices):
-    SLA_WARNING = "sla_warning", "SLA warnings"
-    SLA_BREACH = "sla_breach", "SLA breaches"
-    UNCLAIMED = "unclaimed", "Unclaimed requests"
-    APPROVAL = "approval", "Approvals waiting"
-    EXPECTED_DATE = "expected_date", "New expected dates"
+    SLA_WARNING = "sla_warning", _("SLA warnings")
+    SLA_BREACH = "sla_breach", _("SLA breaches")
+    UNCLAIMED = "unclaimed", _("Unclaimed requests")
+    APPROVAL = "approval", _("Approvals waiting")
+    EXPECTED_DATE = "expected_date", _("New expected dates")
     # What happens to a request (requests_app/notifications.py decides who hears each one).
-    RECEIVED = "received", "Your request was received"
-    APPROVED = "approved", "Your request was approved"
-    REJECTED = "rejected", "Your request was rejected"
-    ASSIGNED = "assigned", "A buyer took your request"
-    REPLY = "reply", "Replies and attachments"
-    WAITING_FOR_YOU = "waiting_for_you", "Questions for you"
-    ORDERED = "ordered", "Orders placed"
-    COMPLETED = "completed", "Requests completed"
-    REOPENED = "reopened", "Requests reopened"
-    CANCELLED = "cancelled", "Requests cancelled"
-    CONFIDENTIAL_FILED = "confidential_filed", "Confidential requests filed"
-    ASSIGNED_TO_YOU = "assigned_to_you", "Requests assigned to you"
-    REASSIGNED = "reassigned", "Your work reassigned"
-    TEAM_QUEUE = "team_queue", "Unassigned in your team's queue"
-    BUYER_AWAY = "buyer_away", "Team buyers out of office"
+    RECEIVED = "received", _("Your request was received")
+    APPROVED = "approved", _("Your request was approved")
+    REJECTED = "rejected", _("Your request was rejected")
+    ASSIGNED = "assigned", _("A buyer took your request")
+    REPLY = "reply", _("Replies and attachments")
+    WAITING_FOR_YOU = "waiting_for_you", _("Questions for you")
+    ORDERED = "ordered", _("Orders placed")
+    COMPLETED = "completed", _("Requests completed")
+    REOPENED = "reopened", _("Requests reopened")
+    CANCELLED = "cancelled", _("Requests cancelled")
+    CONFIDENTIAL_FILED = "confidential_filed", _("Confidential requests filed")
+    ASSIGNED_TO_YOU = "assigned_to_you", _("Requests assigned to you")
+    REASSIGNED = "reassigned", _("Your work reassigned")
+    TEAM_QUEUE = "team_queue", _("Unassigned in your team's queue")
+    BUYER_AWAY = "buyer_away", _("Team buyers out of office")
     # Internal customer relations (stakeholders/relations.py, surveys.py).
-    AGREEMENT_REVIEW = "agreement_review", "Service agreement reviews due"
-    ACTION_ITEM = "action_item", "Overdue action items"
-    MEETING_OUTCOMES = "meeting_outcomes", "Stakeholder meeting outcomes"
-    SURVEY = "survey", "Satisfaction surveys"
-    SURVEY_FOLLOW_UP = "survey_follow_up", "Follow-ups of low scores"
-    RELATIONSHIP_SURVEY = "relationship_survey", "Relationship surveys"
+    AGREEMENT_REVIEW = "agreement_review", _("Service agreement reviews due")
+    ACTION_ITEM = "action_item", _("Overdue action items")
+    MEETING_OUTCOMES = "meeting_outcomes", _("Stakeholder meeting outcomes")
+    SURVEY = "survey", _("Satisfaction surveys")
+    SURVEY_FOLLOW_UP = "survey_follow_up", _("Follow-ups of low scores")
+    RELATIONSHIP_SURVEY = "relationship_survey", _("Relationship surveys")
     # Scheduled digests (stakeholders/digests.py): the in-app line always, the e-mail unless turned off.
-    WEEKLY_DIGEST = "weekly_digest", "Weekly digest of your requests"
-    DEPARTMENT_SCORECARD = "department_scorecard", "Monthly department scorecard"
-    MANAGER_SUMMARY = "manager_summary", "Weekly summary for procurement managers"
+    WEEKLY_DIGEST = "weekly_digest", _("Weekly digest of your requests")
+    DEPARTMENT_SCORECARD = "department_scorecard", _("Monthly department scorecard")
+    MANAGER_SUMMARY = "manager_summary", _("Weekly summary for procurement managers")
 
 
 class Channel(models.TextChoices):

@@ -29,6 +29,7 @@ from .models import (
     NotificationKind,
     NotificationPreference,
     Profile,
+    profile_for,
 )
 from .roles import Role, roles_sync
 
@@ -66,7 +67,7 @@ UNCHANGED = object()
 
 
 @transaction.atomic
-def profile_update(*, user, actor, time_zone=UNCHANGED, away_until=UNCHANGED) -> Profile:
+def profile_update(*, user, actor, time_zone=UNCHANGED, away_until=UNCHANGED, language=UNCHANGED) -> Profile:
     """Change a person's own settings; only they, or someone allowed to change profiles, may.
 
     Fields left out stay as they are; the profile is created on first change.
@@ -76,11 +77,11 @@ def profile_update(*, user, actor, time_zone=UNCHANGED, away_until=UNCHANGED) ->
     profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
     changes = {
         field: value
-        for field, value in (("time_zone", time_zone), ("away_until", away_until))
+        for field, value in (("time_zone", time_zone), ("away_until", away_until), ("language", language))
         if value is not UNCHANGED
     }
     for field, value in changes.items():
-        setattr(profile, field, value if field != "time_zone" else (value or "").strip())
+        setattr(profile, field, value if field == "away_until" else (value or "").strip())
     if changes:
         profile.full_clean()
         profile.save(update_fields=list(changes))
@@ -222,7 +223,9 @@ def _email_message(notification, coalesced=()):
             "url": payload.get("url", ""),
             "preferences_url": settings.SITE_URL.rstrip("/") + reverse("stakeholders:preferences"),
         }
-        with translation.override(settings.LANGUAGE_CODE):
+        # The recipient's language, the one their notices were written in (older rows: their profile's).
+        language = payload.get("language") or profile_for(notification.recipient).language_code
+        with translation.override(language):
             if len(entries) > 1:
                 count = len(entries)
                 updates = ngettext("%(count)d update", "%(count)d updates", count) % {"count": count}
@@ -358,7 +361,11 @@ def notification_deliver(*, notification_id, now=None) -> str:
         claim = notification.attempts
     try:
         with transaction.atomic():
-            notification = Notification.objects.select_for_update().select_related("recipient").get(pk=notification_id)
+            notification = (
+                Notification.objects.select_for_update(of=("self",))
+                .select_related("recipient__profile")
+                .get(pk=notification_id)
+            )
             if notification.status != DeliveryStatus.SENDING or notification.attempts != claim:
                 return "skipped: the claim was taken over"
             recipient = notification.recipient

@@ -32,7 +32,7 @@ from .forms import (
     ServiceAgreementForm,
     SurveyForm,
 )
-from .middleware import session_time_zone_set
+from .middleware import session_language_set, session_time_zone_set
 from .models import (
     ActionItem,
     ActionItemStatus,
@@ -57,13 +57,15 @@ BELL_CHANGED = "notificationsChanged"  # htmx event: the bell refreshes its coun
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, which also remembers the person's time zone for the session."""
+    """Django's login, which also remembers the person's time zone and language for the session."""
 
     redirect_authenticated_user = True
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        session_time_zone_set(self.request, profile_for(form.get_user()).time_zone)
+        profile = profile_for(form.get_user())
+        session_time_zone_set(self.request, profile.time_zone)
+        session_language_set(self.request, profile.language)
         return response
 
 
@@ -71,7 +73,8 @@ class PersonalSettingsView(LoginRequiredMixin, View):
     template_name = "stakeholders/settings.html"
 
     def get(self, request):
-        form = PersonalSettingsForm(initial={"time_zone": profile_for(request.user).time_zone})
+        profile = profile_for(request.user)
+        form = PersonalSettingsForm(initial={"language": profile.language, "time_zone": profile.time_zone})
         return render(request, self.template_name, self.context(request, form))
 
     @staticmethod
@@ -89,12 +92,17 @@ class PersonalSettingsView(LoginRequiredMixin, View):
         if form.is_valid():
             try:
                 profile = profile_update(
-                    user=request.user, actor=request.user, time_zone=form.cleaned_data["time_zone"]
+                    user=request.user,
+                    actor=request.user,
+                    language=form.cleaned_data["language"],
+                    time_zone=form.cleaned_data["time_zone"],
                 )
             except ValidationError as error:
-                form.add_error("time_zone", error.messages)
+                # Beside the field it concerns (the model's validators name it).
+                form.add_error(None, error)
             else:
                 session_time_zone_set(request, profile.time_zone)
+                session_language_set(request, profile.language)
                 messages.success(request, f"Times are now shown in {profile.zone.key.replace('_', ' ')}.")
                 return redirect("stakeholders:settings")
         return render(request, self.template_name, self.context(request, form), status=400)

@@ -99,6 +99,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "axes_lockout.html"
 
 LANGUAGE_CODE = "en"
+# The languages a person can choose on My settings (Profile.language); notices are written in theirs.
+# Adding one: see "Languages" in README.md.
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("TIME_ZONE", default="Europe/Berlin")
 USE_I18N = True
 USE_TZ = True
