@@ -455,7 +455,10 @@ class QueueFilterForm(forms.Form):
             lambda: [
                 ("", "Anyone"),
                 (self.UNASSIGNED, "Unassigned"),
-                *((str(user.pk), user.get_full_name() or user.username) for user in buyers()),
+                *(
+                    (str(pk), f"{first} {last}".strip() or username)  # as User.get_full_name() or username
+                    for pk, first, last, username in buyers().values_list("pk", "first_name", "last_name", "username")
+                ),
             ]
         )
         self.fields["department"].choices = _once(
