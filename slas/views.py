@@ -1,7 +1,10 @@
+import csv
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -10,11 +13,14 @@ from django.views import View
 from requests_app.forms import apply_service_errors
 from requests_app.models import Category, Priority
 from requests_app.permissions import is_manager
+from requests_app.queue import csv_safe
 
 from . import catalogue as sla_catalogue
+from . import dashboard
 from .calendars import business_calendar_holidays_import, business_calendar_version_add
 from .forms import (
     CalendarHoursForm,
+    DashboardFilterForm,
     HolidayImportPageForm,
     SlaGoalPageFormSet,
     SlaPolicyForm,
@@ -252,3 +258,39 @@ class CalendarHolidaysImportView(CalendarFormView):
         if not added:
             return f"{calendar.name} already had every one of these holidays; nothing changed."
         return f"{calendar.name}: {added} holiday(s) added."
+
+
+class SlaDashboardView(ManagerRequiredMixin, View):
+    """The procurement managers' dashboard: attainment, risk and workload for a period, every figure a
+    link to the queue that lists it. The filters live in the URL, so a view can be shared."""
+
+    def get(self, request):
+        form = DashboardFilterForm(request.GET or None)
+        figures = dashboard.manager_dashboard(form.scope())
+        context = {
+            "form": form,
+            "dashboard": figures,
+            "dimensions": dashboard.DIMENSIONS,
+            "querystring": request.GET.urlencode(),
+        }
+        return render(request, "slas/dashboard.html", context)
+
+
+class SlaDashboardExportView(ManagerRequiredMixin, View):
+    """One breakdown table of the dashboard, with the same filters, as CSV."""
+
+    def get(self, request, dimension):
+        if dimension not in dashboard.DIMENSIONS:
+            raise Http404("No such breakdown.")
+        scope = DashboardFilterForm(request.GET or None).scope()
+        rows = dashboard.breakdown(scope, dimension)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        period = scope.period
+        filename = f"sla-{dimension}-{period.first_day:%Y-%m-%d}-{period.last_day:%Y-%m-%d}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response.write("\ufeff")  # a byte-order mark, so that spreadsheet programs read UTF-8
+        writer = csv.writer(response)
+        writer.writerow([dashboard.DIMENSIONS[dimension].label, *dashboard.BREAKDOWN_CSV_HEADER])
+        for row in rows:
+            writer.writerow([csv_safe(value) for value in row.csv()])
+        return response

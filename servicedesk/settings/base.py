@@ -198,6 +198,12 @@ NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
 NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=60)
 # The sweep enqueues an e-mail again when its last enqueueing is older than this (a lost message).
 NOTIFICATION_REQUEUE_AFTER_SECONDS = env.int("NOTIFICATION_REQUEUE_AFTER_SECONDS", default=60)
+# SLA dashboards (slas/dashboard.py): the met % the charts draw as the target line; a department is
+# flagged as treated differently when its met % (points) or median time (%) differs from the other
+# departments' by more than the margin, and both sides have at least the minimum number of requests.
+SLA_DASHBOARD_TARGET_PERCENT = env.int("SLA_DASHBOARD_TARGET_PERCENT", default=90)
+SLA_FAIRNESS_MARGIN_PERCENT = env.int("SLA_FAIRNESS_MARGIN_PERCENT", default=10)
+SLA_FAIRNESS_MIN_VOLUME = env.int("SLA_FAIRNESS_MIN_VOLUME", default=20)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
