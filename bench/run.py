@@ -113,6 +113,7 @@ def main():
             reverse("requests_app:queue", kwargs={"view": "all"}) + "?q=laptops&priority=high&status=in_progress",
         ),
         "request_page": (buyer_client, reverse("requests_app:detail", kwargs={"reference": sample.reference})),
+        "dashboard_90d": (manager_client, reverse("slas:dashboard") + "?period=90"),
     }
     for name, (client, url) in pages.items():
         client.get(url)  # warm: templates compiled, calendars memoised, as on a running server
