@@ -611,6 +611,7 @@ class ManagerDashboard:
     breakdowns: dict  # dimension name -> [BreakdownRow]
     target_percent: int
     links: dict
+    fairness: object = None
 
     @property
     def created(self):
@@ -646,7 +647,7 @@ class ManagerDashboard:
 
 
 def manager_dashboard(scope, *, now=None):
-    """Everything the procurement manager's dashboard shows, in 5 queries whatever the data size."""
+    """Everything the procurement manager's dashboard shows, in 10 queries whatever the data size."""
     tables, totals = breakdowns(scope)
     return ManagerDashboard(
         scope=scope,
@@ -662,4 +663,285 @@ def manager_dashboard(scope, *, now=None):
             "completed": completed_link(scope),
             "created": created_link(scope),
         },
+        fairness=fairness(scope),
+    )
+
+
+# --- fairness across departments --------------------------------------------------------------------------
+
+PRIORITY_RANK = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
+
+
+@dataclass
+class FairnessCell:
+    """One department's completed resolution cycles in one (category, priority), beside everyone else's."""
+
+    category: str
+    priority: str
+    count: int
+    met: int
+    median: float | None
+    fr_median: float | None
+    rest_count: int
+    rest_met: int
+    desk_median: float | None
+    desk_fr_median: float | None
+    link: str = ""
+
+    @property
+    def met_percent(self):
+        return percent(self.met, self.count)
+
+    @property
+    def rest_met_percent(self):
+        return percent(self.rest_met, self.rest_count)
+
+    @property
+    def median_hours(self):
+        return hours(self.median)
+
+    @property
+    def desk_median_hours(self):
+        return hours(self.desk_median)
+
+
+@dataclass
+class FairnessRow:
+    department_id: int
+    name: str
+    count: int = 0  # completed resolution cycles
+    met: int = 0
+    fr_median: float | None = None
+    median: float | None = None
+    reopened: int = 0
+    filed: int = 0
+    raised: int = 0
+    raised_by: list = field(default_factory=list)  # [(name, count)]
+    cells: list = field(default_factory=list)  # [FairnessCell]
+    comparable: int = 0  # cycles in cells where other departments have cycles too
+    rest_comparable: int = 0
+    expected_met_percent: float | None = None  # the others' met %, weighted by this department's mix
+    met_gap: float | None = None  # points: this department minus the others, same mix
+    time_ratio: float | None = None  # this department's median / the desk's, same mix (1.0 = the same)
+    fr_time_ratio: float | None = None
+    flags: list = field(default_factory=list)
+    links: dict = field(default_factory=dict)
+
+    @property
+    def met_percent(self):
+        return percent(self.met, self.count)
+
+    @property
+    def comparable_met_percent(self):
+        met = sum(cell.met for cell in self.cells if cell.rest_count)
+        return percent(met, self.comparable)
+
+    @property
+    def reopen_percent(self):
+        return percent(self.reopened, self.count)
+
+    @property
+    def raised_percent(self):
+        return percent(self.raised, self.filed)
+
+    @property
+    def time_difference_percent(self):
+        return None if self.time_ratio is None else round(100 * (self.time_ratio - 1), 1)
+
+    @property
+    def fr_time_difference_percent(self):
+        return None if self.fr_time_ratio is None else round(100 * (self.fr_time_ratio - 1), 1)
+
+    @property
+    def median_hours(self):
+        return hours(self.median)
+
+    @property
+    def fr_median_hours(self):
+        return hours(self.fr_median)
+
+
+@dataclass
+class Fairness:
+    rows: list
+    margin: int
+    min_volume: int
+
+    @property
+    def flagged(self):
+        return [row for row in self.rows if row.flags]
+
+
+def _weighted(pairs):
+    """Σ weight·value / Σ weight over the pairs whose value is known, or None."""
+    known = [(weight, value) for weight, value in pairs if value is not None and weight]
+    total = sum(weight for weight, _ in known)
+    return sum(weight * value for weight, value in known) / total if total else None
+
+
+def fairness(scope, *, margin=None, min_volume=None):
+    """Each department's service beside the other departments' for comparable requests (the same category
+    and priority), in five queries. The department filter is ignored: fairness compares them all.
+
+    - met %: the others' met % in each (category, priority) the department used, weighted by the
+      department's own volume there (indirect standardisation), against the department's own;
+    - times: the department's median in each cell over the median of every department's requests in
+      that cell, averaged with the same weights (1.0 = as fast as everyone);
+    - flagged when the met % differs by more than `margin` points or a time by more than `margin` %,
+      and both the department and the others have at least `min_volume` comparable cycles.
+    """
+    margin = settings.SLA_FAIRNESS_MARGIN_PERCENT if margin is None else margin
+    min_volume = settings.SLA_FAIRNESS_MIN_VOLUME if min_volume is None else min_volume
+    scope = Scope(scope.period, team_id=scope.team_id, category_id=scope.category_id, priority=scope.priority)
+    first, resolution = Q(metric=Metric.FIRST_RESPONSE), Q(metric=Metric.RESOLUTION)
+    cell_columns = ("procurement_request__category_id", "procurement_request__category__name")
+    cell_columns += ("procurement_request__priority",)
+    per_department = (
+        _completed_cycles(scope)
+        .values("procurement_request__department_id", "procurement_request__department__name", *cell_columns)
+        .annotate(
+            count=Count("pk", filter=resolution),
+            met=Count("pk", filter=resolution & Q(met=True)),
+            reopened=Count("pk", filter=resolution & Q(cycle__gt=1)),
+            median=PercentileCont(0.5, "elapsed_business", filter=resolution),
+            fr_median=PercentileCont(0.5, "elapsed_business", filter=first),
+        )
+        .order_by()
+    )
+    desk = {
+        (row["procurement_request__category_id"], row["procurement_request__priority"]): row
+        for row in _completed_cycles(scope)
+        .values("procurement_request__category_id", "procurement_request__priority")
+        .annotate(
+            count=Count("pk", filter=resolution),
+            met=Count("pk", filter=resolution & Q(met=True)),
+            median=PercentileCont(0.5, "elapsed_business", filter=resolution),
+            fr_median=PercentileCont(0.5, "elapsed_business", filter=first),
+        )
+        .order_by()
+    }
+    overall = {
+        row["procurement_request__department_id"]: row
+        for row in _completed_cycles(scope)
+        .values("procurement_request__department_id")
+        .annotate(
+            median=PercentileCont(0.5, "elapsed_business", filter=resolution),
+            fr_median=PercentileCont(0.5, "elapsed_business", filter=first),
+        )
+        .order_by()
+    }
+    rows = {}
+    for values in per_department:
+        department_id = values["procurement_request__department_id"]
+        row = rows.setdefault(
+            department_id, FairnessRow(department_id, values["procurement_request__department__name"])
+        )
+        key = (values["procurement_request__category_id"], values["procurement_request__priority"])
+        everyone = desk[key]
+        row.count += values["count"]
+        row.met += values["met"]
+        row.reopened += values["reopened"]
+        if values["count"]:
+            cell_scope = Scope(scope.period, team_id=scope.team_id, category_id=key[0], priority=key[1])
+            row.cells.append(
+                FairnessCell(
+                    category=values["procurement_request__category__name"],
+                    priority=Priority(key[1]).label if key[1] in Priority.values else key[1],
+                    count=values["count"],
+                    met=values["met"],
+                    median=values["median"],
+                    fr_median=values["fr_median"],
+                    rest_count=everyone["count"] - values["count"],
+                    rest_met=everyone["met"] - values["met"],
+                    desk_median=everyone["median"],
+                    desk_fr_median=everyone["fr_median"],
+                    link=completed_link(cell_scope, department=department_id),
+                )
+            )
+    _raises(scope, rows)
+    for row in rows.values():
+        row.median = overall.get(row.department_id, {}).get("median")
+        row.fr_median = overall.get(row.department_id, {}).get("fr_median")
+        comparable = [cell for cell in row.cells if cell.rest_count]
+        row.comparable = sum(cell.count for cell in comparable)
+        row.rest_comparable = sum(cell.rest_count for cell in comparable)
+        expected = _weighted((cell.count, cell.rest_met / cell.rest_count) for cell in comparable)
+        row.expected_met_percent = None if expected is None else round(100 * expected, 1)
+        if row.expected_met_percent is not None and row.comparable_met_percent is not None:
+            row.met_gap = round(row.comparable_met_percent - row.expected_met_percent, 1)
+        row.time_ratio = _weighted(
+            (cell.count, cell.median / cell.desk_median if cell.median is not None and cell.desk_median else None)
+            for cell in comparable
+        )
+        row.fr_time_ratio = _weighted(
+            (
+                cell.count,
+                cell.fr_median / cell.desk_fr_median if cell.fr_median is not None and cell.desk_fr_median else None,
+            )
+            for cell in comparable
+        )
+        row.cells.sort(key=lambda cell: (-cell.count, cell.category, cell.priority))
+        department_scope = Scope(scope.period, team_id=scope.team_id, category_id=scope.category_id)
+        row.links = {
+            "completed": completed_link(department_scope, department=row.department_id, priority=scope.priority),
+            "filed": created_link(department_scope, department=row.department_id, priority=scope.priority),
+        }
+        if row.comparable >= min_volume and row.rest_comparable >= min_volume:
+            if row.met_gap is not None and abs(row.met_gap) > margin:
+                better = "higher" if row.met_gap > 0 else "lower"
+                row.flags.append(f"met % {abs(row.met_gap)} points {better} than the others, same mix")
+            for label, difference in (
+                ("resolution", row.time_difference_percent),
+                ("first response", row.fr_time_difference_percent),
+            ):
+                if difference is not None and abs(difference) > margin:
+                    slower = "slower" if difference > 0 else "faster"
+                    row.flags.append(f"{label} {abs(difference)} % {slower} than the desk, same mix")
+    return Fairness(sorted(rows.values(), key=lambda row: row.name.lower()), margin, min_volume)
+
+
+def _raises(scope, rows):
+    """Requests filed in the period per department, those whose priority was raised, and who raised them
+    (two queries)."""
+    from requests_app.models import EventKind, RequestEvent
+
+    raised_events = RequestEvent.objects.filter(kind=EventKind.REPRIORITISED, data__has_key="priority").annotate(
+        old_rank=_rank("data__priority__0"), new_rank=_rank("data__priority__1")
+    )
+    raised_events = raised_events.filter(new_rank__gt=F("old_rank"))
+    filed = (
+        ProcurementRequest.objects.filter(
+            scope.request_filter(), created_at__gte=scope.period.start, created_at__lt=scope.period.end
+        )
+        .values("department_id", "department__name")
+        .annotate(
+            filed=Count("pk"),
+            raised=Count("pk", filter=Q(pk__in=raised_events.values("procurement_request_id")), distinct=True),
+        )
+        .order_by()
+    )
+    for values in filed:
+        row = rows.setdefault(values["department_id"], FairnessRow(values["department_id"], values["department__name"]))
+        row.filed, row.raised = values["filed"], values["raised"]
+    by_whom = (
+        raised_events.filter(
+            scope.request_filter("procurement_request__"),
+            procurement_request__created_at__gte=scope.period.start,
+            procurement_request__created_at__lt=scope.period.end,
+        )
+        .values("procurement_request__department_id", "actor__first_name", "actor__last_name", "actor__username")
+        .annotate(count=Count("pk"))
+        .order_by("-count")
+    )
+    for values in by_whom:
+        row = rows.get(values["procurement_request__department_id"])
+        if row is not None:
+            name = f"{values['actor__first_name'] or ''} {values['actor__last_name'] or ''}".strip()
+            row.raised_by.append((name or values["actor__username"] or "system", values["count"]))
+
+
+def _rank(path):
+    return Case(
+        *(When(**{path: priority.value}, then=Value(rank)) for priority, rank in PRIORITY_RANK.items()),
+        default=Value(0),
     )
