@@ -245,6 +245,11 @@ class RequestFilterForm(forms.Form):
     category = forms.ModelChoiceField(label="Category", required=False, queryset=Category.objects.all())
     priority = forms.ChoiceField(label="Priority", required=False, choices=[("", "Any priority"), *Priority.choices])
 
+    # The dashboard's early warning: open requests due by then that are not overdue yet.
+    due_by = forms.DateTimeField(
+        label="Due by (not yet overdue)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
     OPEN = "open"
 
     def __init__(self, *args, **kwargs):
@@ -434,6 +439,11 @@ class QueueFilterForm(forms.Form):
         label="Completed until", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 
+    # The dashboard's early warning: open requests due by then that are not overdue yet.
+    due_by = forms.DateTimeField(
+        label="Due by (not yet overdue)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
     OPEN = "open"
     RULES = {
         "status": lambda value: (
@@ -451,6 +461,7 @@ class QueueFilterForm(forms.Form):
         "value_max": lambda value: Q(estimated_value_base__lte=value),
         "created_from": lambda value: Q(created_at__gte=_local_midnight(value)),
         "created_to": lambda value: Q(created_at__lt=_local_midnight(value + timedelta(days=1))),
+        "due_by": lambda value: Q(sla_due_at__lte=value, sla_breached=False),
         "completed_from": lambda value: Q(completed_at__gte=_local_midnight(value)),
         "completed_to": lambda value: Q(completed_at__lt=_local_midnight(value + timedelta(days=1))),
     }

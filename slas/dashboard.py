@@ -11,7 +11,7 @@ values) on PostgreSQL; on SQLite the same function is an aggregate registered on
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
@@ -612,6 +612,7 @@ class ManagerDashboard:
     target_percent: int
     links: dict
     fairness: object = None
+    warning: object = None
 
     @property
     def created(self):
@@ -643,11 +644,18 @@ class ManagerDashboard:
             "ages": [label for label, _count, _link in self.backlog.ages],
             "age_counts": [count for _label, count, _link in self.backlog.ages],
             "age_links": [link for _label, _count, link in self.backlog.ages],
+            "forecast": {
+                "teams": [team.name for team in self.warning.teams],
+                "open": [team.due_this_week for team in self.warning.teams],
+                "capacity": [team.capacity_left for team in self.warning.teams],
+            }
+            if self.warning
+            else None,
         }
 
 
 def manager_dashboard(scope, *, now=None):
-    """Everything the procurement manager's dashboard shows, in 10 queries whatever the data size."""
+    """Everything the procurement manager's dashboard shows, in 17 queries whatever the data size."""
     tables, totals = breakdowns(scope)
     return ManagerDashboard(
         scope=scope,
@@ -664,6 +672,7 @@ def manager_dashboard(scope, *, now=None):
             "created": created_link(scope),
         },
         fairness=fairness(scope),
+        warning=early_warning(scope, now=now),
     )
 
 
@@ -945,3 +954,187 @@ def _rank(path):
         *(When(**{path: priority.value}, then=Value(rank)) for priority, rank in PRIORITY_RANK.items()),
         default=Value(0),
     )
+
+
+# --- early warning: what breaches next, and which teams cannot keep up -------------------------------------
+
+WARNING_HORIZON_SECONDS = 24 * 3600  # business time
+CAPACITY_WEEKS = 4  # the recent completion rate is measured over this many weeks
+
+
+@dataclass
+class TeamForecast:
+    team_id: int | None
+    name: str
+    horizon: datetime
+    open: int = 0
+    breached: int = 0
+    due_soon: int = 0  # due within the next 24 business hours, not breached yet
+    due_this_week: int = 0  # due before the week ends (breached ones included: already missed)
+    completed_recently: int = 0  # resolution cycles completed in the last CAPACITY_WEEKS weeks
+    week_left: float = 1.0  # share of the team's business time of this week still ahead
+    links: dict = field(default_factory=dict)
+
+    @property
+    def weekly_rate(self):
+        return round(self.completed_recently / CAPACITY_WEEKS, 1)
+
+    @property
+    def capacity_left(self):
+        """What the team can still complete this week at its recent pace."""
+        return round(self.weekly_rate * self.week_left, 1)
+
+    @property
+    def weeks_to_clear(self):
+        return round(self.open / self.weekly_rate, 1) if self.weekly_rate else None
+
+    @property
+    def will_miss(self):
+        """More work is due this week than the team completes in the rest of it at its recent pace."""
+        return self.due_this_week > self.capacity_left
+
+
+@dataclass
+class BuyerWarning:
+    buyer_id: int | None
+    name: str
+    due_soon: int
+    open: int
+    breached: int
+    link: str = ""
+
+
+@dataclass
+class EarlyWarning:
+    teams: list
+    buyers: list
+    horizon: datetime  # the desk's: 24 business hours from now in the default calendar
+
+    @property
+    def due_soon(self):
+        return sum(team.due_soon for team in self.teams)
+
+    @property
+    def missing(self):
+        return [team for team in self.teams if team.will_miss]
+
+
+def _minute(moment):
+    return moment.replace(second=0, microsecond=0)
+
+
+def early_warning(scope, *, now=None):
+    """Requests that breach within the next 24 business hours unless worked (per team, in the team's
+    calendar, and per buyer, in the desk's), and each team's backlog against its recent pace: seven
+    queries whatever the data. The period does not apply (this is about now); the other filters do."""
+    from requests_app.models import BuyerTeam
+
+    from .models import BusinessCalendar, SlaGoal
+
+    now = now or timezone.now()
+    teams = list(BuyerTeam.objects.values("pk", "name", "calendar_id").order_by("name"))
+    default_calendar_id = (
+        SlaGoal.objects.filter(policy__is_default=True, category=None, priority=None, department=None)
+        .order_by("-position")
+        .values_list("calendar_id", flat=True)
+        .first()
+    )
+    calendar_ids = {team["calendar_id"] for team in teams} | {default_calendar_id} - {None}
+    calendars = {
+        calendar.pk: calendar.to_clock()
+        for calendar in BusinessCalendar.objects.with_versions().filter(pk__in=calendar_ids)
+    }
+    local_today = timezone.localdate(now)
+    week_end = local_midnight(local_today + timedelta(days=7 - local_today.weekday()))
+    week_start = week_end - timedelta(days=7)
+
+    def horizon_of(calendar_id):
+        calendar = calendars.get(calendar_id)
+        due = calendar.due_at(now, WARNING_HORIZON_SECONDS) if calendar else None
+        return _minute(due or now + timedelta(seconds=WARNING_HORIZON_SECONDS))
+
+    def week_left(calendar_id):
+        calendar = calendars.get(calendar_id)
+        if calendar is None:
+            return max(0.0, (week_end - now) / (week_end - week_start))
+        whole = calendar.business_seconds(week_start, week_end)
+        return calendar.business_seconds(now, week_end) / whole if whole else 0.0
+
+    desk_horizon = horizon_of(default_calendar_id)
+    forecasts = {team["pk"]: TeamForecast(team["pk"], team["name"], horizon_of(team["calendar_id"])) for team in teams}
+    forecasts[None] = TeamForecast(None, "No team", desk_horizon, week_left=week_left(default_calendar_id))
+    for team in teams:
+        forecasts[team["pk"]].week_left = week_left(team["calendar_id"])
+    not_breached = Q(sla_breached=False, sla_due_at__isnull=False)
+    due_soon = Q(pk__in=[])
+    for team_id, forecast in forecasts.items():
+        due_soon |= (
+            Q(team_id=team_id, sla_due_at__lte=forecast.horizon)
+            if team_id
+            else Q(team__isnull=True, sla_due_at__lte=forecast.horizon)
+        )
+    open_requests = ProcurementRequest.objects.filter(scope.request_filter(), status__in=OPEN)
+    per_team = (
+        open_requests.values("team_id")
+        .annotate(
+            open=Count("pk"),
+            breached=Count("pk", filter=Q(sla_breached=True)),
+            due_soon=Count("pk", filter=not_breached & due_soon),
+            due_this_week=Count("pk", filter=Q(sla_breached=True) | Q(sla_due_at__lt=week_end)),
+        )
+        .order_by()
+    )
+    for values in per_team:
+        forecast = forecasts[values["team_id"]]
+        forecast.open, forecast.breached = values["open"], values["breached"]
+        forecast.due_soon, forecast.due_this_week = values["due_soon"], values["due_this_week"]
+    recent = Period(local_today - timedelta(days=7 * CAPACITY_WEEKS), local_today - timedelta(days=1), "recent")
+    completed_per_team = (
+        _completed_cycles(replace(scope, period=recent))
+        .filter(metric=Metric.RESOLUTION)
+        .values("procurement_request__team_id")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    for values in completed_per_team:
+        forecast = forecasts.get(values["procurement_request__team_id"])
+        if forecast is not None:
+            forecast.completed_recently = values["count"]
+    for team_id, forecast in forecasts.items():
+        if team_id is None:
+            continue
+        local_horizon = timezone.localtime(forecast.horizon).strftime("%Y-%m-%dT%H:%M")
+        forecast.links = {
+            "open": open_link(scope, team=team_id),
+            "breached": queue_link("breached", scope, team=team_id),
+            "due_soon": open_link(scope, team=team_id, due_by=local_horizon),
+        }
+    buyers = (
+        open_requests.filter(assignee__isnull=False)
+        .values("assignee_id", "assignee__first_name", "assignee__last_name", "assignee__username")
+        .annotate(
+            open=Count("pk"),
+            breached=Count("pk", filter=Q(sla_breached=True)),
+            due_soon=Count("pk", filter=not_breached & Q(sla_due_at__lte=desk_horizon)),
+        )
+        .filter(due_soon__gt=0)
+        .order_by("-due_soon", "assignee__first_name", "assignee__username")
+    )
+    desk_local = timezone.localtime(desk_horizon).strftime("%Y-%m-%dT%H:%M")
+    buyer_rows = [
+        BuyerWarning(
+            values["assignee_id"],
+            _row_name(
+                "buyer",
+                [values["assignee__first_name"], values["assignee__last_name"], values["assignee__username"]],
+                values["assignee_id"],
+            ),
+            values["due_soon"],
+            values["open"],
+            values["breached"],
+            open_link(scope, assignee=values["assignee_id"], due_by=desk_local),
+        )
+        for values in buyers
+    ]
+    team_rows = [forecast for team_id, forecast in forecasts.items() if team_id is not None or forecast.open]
+    return EarlyWarning(team_rows, buyer_rows, desk_horizon)

@@ -73,7 +73,7 @@
       data: {
         labels: data.forecast.teams,
         datasets: [
-          { label: "Open", data: data.forecast.open, backgroundColor: orange },
+          { label: "Due by the end of the week", data: data.forecast.open, backgroundColor: orange },
           { label: "Can finish this week", data: data.forecast.capacity, backgroundColor: green },
         ],
       },

@@ -22,7 +22,7 @@ from tests.slas.factories import BusinessCalendarFactory, clock, request_without
 
 pytestmark = pytest.mark.django_db
 HOUR = 3600
-DASHBOARD_QUERIES = 10  # backlog 1, weekly 2, breakdowns (every dimension and the totals) 2, fairness 5
+DASHBOARD_QUERIES = 17  # backlog 1, weekly 2, breakdowns 2, fairness 5, early warning 7
 
 
 def test_percentile_cont_interpolates_like_postgresql():
