@@ -4,7 +4,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sd_dashbench .venv/bin/python -m bench.dashboard [--json]
 
 Drives the real view in-process through Django's test client (as bench/run.py does) for the last
-7 / 30 / 90 days, a 90-day period narrowed to one department, and one breakdown's CSV export.
+7 / 30 / 90 days, a 90-day period narrowed to one department, one breakdown's CSV export, and a
+department's scorecard for 90 days.
 Reads only. Figures, not assertions: correctness lives in tests/slas/test_dashboard.py.
 """
 
@@ -42,6 +43,7 @@ def main():
         "dashboard_90d": f"{url}?period=90",
         "dashboard_90d_department": f"{url}?period=90&department={department.pk}",
         "export_buyer_90d": reverse("slas:dashboard_export", kwargs={"dimension": "buyer"}) + "?period=90",
+        "scorecard_90d": reverse("stakeholders:scorecard", kwargs={"code": department.code}) + "?period=90",
     }
     figures = {}
     for name, page in pages.items():

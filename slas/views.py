@@ -12,8 +12,9 @@ from django.views import View
 
 from requests_app.forms import apply_service_errors
 from requests_app.models import Category, Priority
-from requests_app.permissions import is_manager
+from requests_app.permissions import headed_department_ids, is_manager
 from requests_app.queue import csv_safe
+from stakeholders.models import Department
 
 from . import catalogue as sla_catalogue
 from . import dashboard
@@ -262,7 +263,16 @@ class CalendarHolidaysImportView(CalendarFormView):
 
 class SlaDashboardView(ManagerRequiredMixin, View):
     """The procurement managers' dashboard: attainment, risk and workload for a period, every figure a
-    link to the queue that lists it. The filters live in the URL, so a view can be shared."""
+    link to the queue that lists it. The filters live in the URL, so a view can be shared. A department
+    head is sent to their department's scorecard instead."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not is_manager(request.user):
+            headed = sorted(headed_department_ids(request.user))
+            if headed:
+                code = Department.objects.filter(pk=headed[0]).values_list("code", flat=True).first()
+                return redirect("stakeholders:scorecard", code=code)
+        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request):
         form = DashboardFilterForm(request.GET or None)

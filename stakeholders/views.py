@@ -4,17 +4,21 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import ListView
 
+from requests_app.permissions import can_view_scorecard
+from slas import dashboard
+from slas.forms import DashboardFilterForm
+
 from . import services
 from .forms import NotificationPreferencesForm, PersonalSettingsForm
 from .middleware import session_time_zone_set
-from .models import Notification, NotificationKind, NotificationPreference, profile_for
+from .models import Department, Notification, NotificationKind, NotificationPreference, profile_for
 from .services import profile_update
 
 BELL_CHANGED = "notificationsChanged"  # htmx event: the bell refreshes its count
@@ -154,3 +158,16 @@ class PreferencesView(LoginRequiredMixin, View):
             messages.success(request, "Your notification preferences are saved.")
             return redirect("stakeholders:preferences")
         return render(request, self.template_name, {"form": form}, status=400)
+
+
+class ScorecardView(LoginRequiredMixin, View):
+    """A department's SLA scorecard for its head (and Procurement): promises, delivery, open work and risk,
+    the last four quarters. Print-friendly. Another department's scorecard is a 404, like a missing one."""
+
+    def get(self, request, code):
+        department = Department.objects.filter(code__iexact=code).first()
+        if department is None or not can_view_scorecard(request.user, department):
+            raise Http404("No such department.")
+        form = DashboardFilterForm(request.GET or None)
+        card = dashboard.department_scorecard(department, form.chosen_period())
+        return render(request, "stakeholders/scorecard.html", {"form": form, "card": card})

@@ -105,3 +105,12 @@ def test_reopen_rate_and_priority_raises_with_who_raised_them(requester, other_r
     # Only the raise counts (normal → urgent), not the lowering.
     assert (sales.filed, sales.raised, sales.raised_percent) == (2, 1, 50.0)
     assert sales.raised_by == [(buyer.get_full_name() or buyer.username, 1)]
+
+
+def test_the_dashboard_compares_every_department_even_when_one_is_chosen(requester, other_requester, calendar):
+    batch(requester, calendar, count=6, met=3)
+    batch(other_requester, calendar, count=6, met=6)
+    everyone = dashboard.manager_dashboard(SCOPE).fairness
+    one = dashboard.manager_dashboard(Scope(SCOPE.period, department_id=requester.membership.department_id)).fairness
+    assert [(row.name, row.met_gap) for row in one.rows] == [(row.name, row.met_gap) for row in everyone.rows]
+    assert rows_by_name(everyone)["Sales"].met_gap == -50.0
