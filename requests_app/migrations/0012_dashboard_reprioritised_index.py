@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('requests_app', '0011_event_kinds_merged'),
+        ("requests_app", "0011_event_kinds_merged"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='requestevent',
-            index=models.Index(condition=models.Q(('kind', 'reprioritised')), fields=['procurement_request'], name='event_reprioritised'),
+            model_name="requestevent",
+            index=models.Index(
+                condition=models.Q(("kind", "reprioritised")),
+                fields=["procurement_request"],
+                name="event_reprioritised",
+            ),
         ),
     ]
