@@ -72,7 +72,7 @@ def test_ensuring_the_roles_repairs_them_and_changes_nothing_when_they_are_right
 # Which links of the main navigation each role sees; the SLA catalogue is published to everyone.
 NAVIGATION = {
     "requester": {"My requests", "My department", "New request", "SLA catalogue"},
-    "head": {"My requests", "My department", "Approvals", "New request", "SLA catalogue"},
+    "head": {"My requests", "My department", "Approvals", "Scorecard", "New request", "SLA catalogue"},
     "buyer": {"Queue", "Work list", "My requests", "New request", "SLA catalogue"},
     "manager": {
         "Queue",
@@ -80,6 +80,7 @@ NAVIGATION = {
         "My requests",
         "Approvals",
         "Routing",
+        "Dashboard",
         "New request",
         "SLA catalogue",
         "SLA settings",
