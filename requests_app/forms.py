@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from stakeholders.models import Department
@@ -245,6 +245,13 @@ class RequestFilterForm(forms.Form):
     category = forms.ModelChoiceField(label="Category", required=False, queryset=Category.objects.all())
     priority = forms.ChoiceField(label="Priority", required=False, choices=[("", "Any priority"), *Priority.choices])
 
+    # The dashboards' first-response figures: the current first-response cycle stopped with a verdict then.
+    responded_from = forms.DateField(
+        label="First response from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    responded_to = forms.DateField(
+        label="First response until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     # The dashboard's early warning: open requests due by then that are not overdue yet.
     due_by = forms.DateTimeField(
         label="Due by (not yet overdue)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
@@ -439,6 +446,13 @@ class QueueFilterForm(forms.Form):
         label="Completed until", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 
+    # The dashboards' first-response figures: the current first-response cycle stopped with a verdict then.
+    responded_from = forms.DateField(
+        label="First response from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    responded_to = forms.DateField(
+        label="First response until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     # The dashboard's early warning: open requests due by then that are not overdue yet.
     due_by = forms.DateTimeField(
         label="Due by (not yet overdue)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
@@ -462,6 +476,10 @@ class QueueFilterForm(forms.Form):
         "created_from": lambda value: Q(created_at__gte=_local_midnight(value)),
         "created_to": lambda value: Q(created_at__lt=_local_midnight(value + timedelta(days=1))),
         "due_by": lambda value: Q(sla_due_at__lte=value, sla_breached=False),
+        "responded_from": lambda value: _first_response_stopped(stopped_at__gte=_local_midnight(value)),
+        "responded_to": lambda value: _first_response_stopped(
+            stopped_at__lt=_local_midnight(value + timedelta(days=1))
+        ),
         "completed_from": lambda value: Q(completed_at__gte=_local_midnight(value)),
         "completed_to": lambda value: Q(completed_at__lt=_local_midnight(value + timedelta(days=1))),
     }
@@ -498,6 +516,9 @@ class QueueFilterForm(forms.Form):
         start, end = data.get("created_from"), data.get("created_to")
         if start and end and start > end:
             self.add_error("created_to", "Must not be before the start date.")
+        start, end = data.get("responded_from"), data.get("responded_to")
+        if start and end and start > end:
+            self.add_error("responded_to", "Must not be before the start date.")
         start, end = data.get("completed_from"), data.get("completed_to")
         if start and end and start > end:
             self.add_error("completed_to", "Must not be before the start date.")
@@ -558,6 +579,24 @@ def _once(load):
         return loaded[0]
 
     return choices
+
+
+def _first_response_stopped(**when):
+    """Requests whose current first-response cycle stopped with a verdict (met or not) `when`; a request
+    has one current cycle per metric, so two of these conditions speak of the same cycle."""
+    from slas.models import Metric, SlaClock
+
+    return Q(
+        Exists(
+            SlaClock.objects.filter(
+                procurement_request=OuterRef("pk"),
+                metric=Metric.FIRST_RESPONSE,
+                is_current=True,
+                met__isnull=False,
+                **when,
+            )
+        )
+    )
 
 
 def _local_midnight(day):

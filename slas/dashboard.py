@@ -214,6 +214,10 @@ def completed_link(scope, **params):
     return queue_link("all", scope, completed_from=scope.period.first_day, completed_to=scope.period.last_day, **params)
 
 
+def responded_link(scope, **params):
+    return queue_link("all", scope, responded_from=scope.period.first_day, responded_to=scope.period.last_day, **params)
+
+
 def created_link(scope, **params):
     return queue_link("all", scope, created_from=scope.period.first_day, created_to=scope.period.last_day, **params)
 
@@ -625,6 +629,7 @@ def _link_row(scope, dimension_name, row):
     params = {DIMENSIONS[dimension_name].queue_param: "none" if row.key is None else row.key}
     row.links = {
         "volume": created_link(scope, **params),
+        "responded": responded_link(scope, **params),
         "completed": completed_link(scope, **params),
         "open": open_link(scope, **params),
         "breached": queue_link("breached", scope, **params),
@@ -715,6 +720,7 @@ def manager_dashboard(scope, *, now=None):
             "at_risk": queue_link("at_risk", scope),
             "breached": queue_link("breached", scope),
             "completed": completed_link(scope),
+            "responded": responded_link(scope),
             "created": created_link(scope),
         },
         fairness=fairness(scope, grouped=shared),

@@ -164,11 +164,27 @@ def test_a_drill_down_link_lists_exactly_the_counted_requests(client, manager, r
     client.force_login(manager)
     rows = {row.name: row for row in dashboard.breakdown(scope, "department")}
     for row in rows.values():
-        for figure, count in (("open", row.open), ("breached", row.breached), ("completed", row.cycles.res_count)):
+        for figure, count in (
+            ("open", row.open),
+            ("breached", row.breached),
+            ("completed", row.cycles.res_count),
+            ("responded", row.cycles.fr_count),
+        ):
             response = client.get(row.links[figure])
             assert response.status_code == 200
             listed = [queue_row.procurement_request for queue_row in response.context["rows"]]
             assert len(listed) == count, (row.name, figure)
+
+
+def test_first_responses_link_lists_requests_answered_in_the_period(client, manager, requester, calendar):
+    # Answered within the period, though completed long after the first reply; and one answered long ago.
+    completed(requester, calendar, hours_taken=2, met=True, days_ago=2)
+    completed(requester, calendar, hours_taken=2, met=True, days_ago=60)
+    scope = Scope(Period.last_days(30))
+    assert dashboard.attainment(scope).fr_count == 1
+    client.force_login(manager)
+    response = client.get(dashboard.responded_link(scope))
+    assert len(response.context["rows"]) == 1
 
 
 def test_completed_requests_link_filters_the_all_view_by_completion_date(client, manager, requester, calendar):
