@@ -238,8 +238,12 @@ def percent(part, whole):
 # --- the figures ----------------------------------------------------------------------------------------
 
 
-def _completed_cycles(scope, prefix="procurement_request__"):
-    """Current cycles stopped with a verdict inside the period (SLA-SEMANTICS: completed cycles)."""
+def _completed_cycles(scope, prefix=""):
+    """Current cycles stopped with a verdict inside the period (SLA-SEMANTICS: completed cycles).
+
+    The dimensions are the clock's own copies of its request's (SlaClock.department and the rest, kept
+    equal to the request's current values by the services), so the period's cycles are read from the
+    partial covering index sla_clock_completed_dimensions alone, without joining the requests."""
     return SlaClock.objects.filter(
         scope.request_filter(prefix),
         is_current=True,
@@ -480,22 +484,25 @@ def _grouped_each(queryset, aggregates, groupings):
     query: the rows are read once (a CTE), then one GROUP BY per grouping, glued with UNION ALL.
 
     `groupings`: {label: ([key columns], [name columns])} over the CTE's columns (an empty key list is
-    the total). Returns {label: [(keys, names, {alias: value})]}; keys come back as ints, except
-    priorities (`k_priority`)."""
+    the total); a third item, if given, names percentiles this grouping does not need (they come back
+    None without being computed: a percentile is a sort per group). Returns {label: [(keys, names,
+    {alias: value})]}; keys come back as ints, except priorities (`k_priority`)."""
     connection = connections[queryset.db]
     base_sql, base_params = queryset.query.sql_with_params()
-    key_width = max(len(keys) for keys, _ in groupings.values())
-    name_width = max(len(names) for _, names in groupings.values())
-    aggregate_sql = ", ".join(f"{sql} AS {alias}" for alias, sql, _ in aggregates)
-    aggregate_params = [param for _, _, each in aggregates for param in each]
+    key_width = max(len(grouping[0]) for grouping in groupings.values())
+    name_width = max(len(grouping[1]) for grouping in groupings.values())
     labels = list(groupings)
     branches, params = [], []
-    for index, (keys, names) in enumerate(groupings.values()):
+    for index, (keys, names, *omitted) in enumerate(groupings.values()):
+        omitted = set(omitted[0]) if omitted else set()
         head = [f"CAST({key} AS VARCHAR(40))" for key in keys] + ["NULL"] * (key_width - len(keys))
         head += [f"MAX({name})" for name in names] + ["NULL"] * (name_width - len(names))
+        for alias, sql, each in aggregates:
+            # Only percentiles are left out: a typed NULL, as UNION ALL matches the branches' types pairwise.
+            head.append(f"CAST(NULL AS DOUBLE PRECISION) AS {alias}" if alias in omitted else f"{sql} AS {alias}")
+            params += [] if alias in omitted else each
         group = f" GROUP BY {', '.join(keys)}" if keys else ""
-        branches.append(f"SELECT {index}, {', '.join([*head, aggregate_sql])} FROM dashboard_rows{group}")
-        params += aggregate_params
+        branches.append(f"SELECT {index}, {', '.join(head)} FROM dashboard_rows{group}")
     sql = f"WITH dashboard_rows AS ({base_sql}) " + " UNION ALL ".join(branches)
     result = {label: [] for label in labels}
     aliases = [alias for alias, _, _ in aggregates]
@@ -515,12 +522,14 @@ def _grouped_each(queryset, aggregates, groupings):
 
 
 def _dimension_groupings():
-    """Each dimension on its own, and the total (None)."""
+    """Each dimension on its own, and the total (None). The breakdowns and the tiles show no median first
+    response: it is not computed, except per department, which fairness shows (FAIRNESS_GROUPINGS)."""
     groupings = {
-        name: ([f"k_{name}"], [f"n_{name}_{index}" for index in range(len(dimension.names))])
+        name: ([f"k_{name}"], [f"n_{name}_{index}" for index in range(len(dimension.names))], ["fr_median"])
         for name, dimension in DIMENSIONS.items()
     }
-    groupings[None] = ([], [])
+    groupings["department"] = FAIRNESS_GROUPINGS["department"]
+    groupings[None] = ([], [], ["fr_median"])
     return groupings
 
 
@@ -544,10 +553,13 @@ def _cycle_sql(connection):
 
 # Fairness compares departments within each (category, priority): cells, the desk per cell, and each
 # department over all its cells.
+# Fairness shows no 90th percentile: not computed for its cells.
 FAIRNESS_GROUPINGS = {
-    "fair_cell": (["k_department", "k_category", "k_priority"], ["n_department_0", "n_category_0"]),
-    "fair_desk": (["k_category", "k_priority"], []),
-    "fair_department": (["k_department"], []),
+    "fair_cell": (["k_department", "k_category", "k_priority"], ["n_department_0", "n_category_0"], ["res_p90"]),
+    "fair_desk": (["k_category", "k_priority"], [], ["res_p90"]),
+    # Each department over all its cells: the breakdown's own grouping (same keys, same aggregates), so
+    # that the dashboard, which asks for both at once, groups the cycles by department only once.
+    "department": (["k_department"], ["n_department_0"]),
 }
 
 
@@ -555,7 +567,7 @@ def cycle_groups(scope, groupings):
     """The completed cycles in scope aggregated (_cycle_sql) once per grouping, in one query."""
     cycles = (
         _completed_cycles(scope)
-        .annotate(**_dimension_columns("procurement_request__"))
+        .annotate(**_dimension_columns())
         .values("metric", "met", "elapsed_business", "cycle", *_dimension_columns())
         .order_by()
     )
@@ -858,7 +870,7 @@ def fairness(scope, *, margin=None, min_volume=None, grouped=None):
     if grouped is None:
         grouped = cycle_groups(scope, FAIRNESS_GROUPINGS)
     desk = {keys: _fair(values) for keys, _names, values in grouped["fair_desk"]}
-    overall = {keys[0]: _fair(values) for keys, _names, values in grouped["fair_department"]}
+    overall = {keys[0]: _fair(values) for keys, _names, values in grouped["department"]}
     per_department = [
         {
             "procurement_request__department_id": keys[0],
@@ -1135,12 +1147,12 @@ def early_warning(scope, *, now=None):
     completed_per_team = (
         _completed_cycles(replace(scope, period=recent))
         .filter(metric=Metric.RESOLUTION)
-        .values("procurement_request__team_id")
+        .values("team_id")
         .annotate(count=Count("pk"))
         .order_by()
     )
     for values in completed_per_team:
-        forecast = forecasts.get(values["procurement_request__team_id"])
+        forecast = forecasts.get(values["team_id"])
         if forecast is not None:
             forecast.completed_recently = values["count"]
     for team_id, forecast in forecasts.items():
