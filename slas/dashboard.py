@@ -10,6 +10,7 @@ Medians and 90th percentiles are `percentile_cont` (linear interpolation between
 values) on PostgreSQL; on SQLite the same function is an aggregate registered on the connection.
 """
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.db import connections
 from django.db.models import Aggregate, Case, Count, F, FloatField, Q, Value, When
 from django.db.models.functions import TruncWeek
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 
 from requests_app.models import OPEN_STATUSES, Priority, ProcurementRequest
@@ -203,10 +204,17 @@ class Scope:
         return {name: value for name, value in params.items() if value not in (None, "")}
 
 
+@functools.lru_cache(maxsize=64)
+def _queue_url(view, script_prefix, urlconf):
+    # reverse() costs ~0.1 ms and a dashboard builds hundreds of links to a handful of queue views; the
+    # prefix and URLconf are in the key, so a request under another prefix or urlconf gets its own URL.
+    return reverse("requests_app:queue", kwargs={"view": view}, urlconf=urlconf)
+
+
 def queue_link(view, scope, **params):
     """The queue view and filters that list the requests behind a figure."""
     query = {**scope.queue_params(), **{name: value for name, value in params.items() if value is not None}}
-    url = reverse("requests_app:queue", kwargs={"view": view})
+    url = _queue_url(view, get_script_prefix(), get_urlconf())
     return f"{url}?{urlencode(query)}" if query else url
 
 
@@ -759,7 +767,14 @@ class FairnessCell:
     rest_met: int
     desk_median: float | None
     desk_fr_median: float | None
-    link: str = ""
+    link_to: tuple = ()  # (scope, department id): the link is built only if the evidence is shown
+
+    @property
+    def link(self):
+        if not self.link_to:
+            return ""
+        scope, department_id = self.link_to
+        return completed_link(scope, department=department_id)
 
     @property
     def met_percent(self):
@@ -907,7 +922,7 @@ def fairness(scope, *, margin=None, min_volume=None, grouped=None):
                     rest_met=everyone["met"] - values["met"],
                     desk_median=everyone["median"],
                     desk_fr_median=everyone["fr_median"],
-                    link=completed_link(cell_scope, department=department_id),
+                    link_to=(cell_scope, department_id),
                 )
             )
     _raises(scope, rows)

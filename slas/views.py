@@ -286,6 +286,21 @@ class SlaDashboardView(ManagerRequiredMixin, View):
         return render(request, "slas/dashboard.html", context)
 
 
+class SlaDashboardFairnessEvidenceView(ManagerRequiredMixin, View):
+    """One department's fairness evidence (each category × priority beside the others), with the
+    dashboard's filters: fetched by htmx when its row is opened, or a page of its own without script."""
+
+    def get(self, request, department_id):
+        form = DashboardFilterForm(request.GET or None)
+        scope = form.scope()
+        rows = {row.department_id: row for row in dashboard.fairness(scope).rows}
+        if department_id not in rows:
+            raise Http404("No completed requests of this department in the period.")
+        context = {"row": rows[department_id], "fairness_period": scope.period, "querystring": request.GET.urlencode()}
+        template = "slas/_partials/fairness_evidence.html" if request.htmx else "slas/fairness_evidence.html"
+        return render(request, template, context)
+
+
 class SlaDashboardExportView(ManagerRequiredMixin, View):
     """One breakdown table of the dashboard, with the same filters, as CSV."""
 

@@ -15,6 +15,8 @@ from slas.demo import sla_defaults_ensure
 from stakeholders.roles import Role
 from tests.browser.test_portal import log_in, snap
 from tests.factories import CategoryFactory, DepartmentFactory, euro, file_request, person
+from tests.slas.factories import BusinessCalendarFactory
+from tests.slas.test_dashboard import completed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,6 +50,8 @@ def test_the_manager_sees_drawn_charts_and_drills_into_a_departments_breaches(pa
     other = file_request(oscar, title="Finance binders")
     # Breached now (as the minute sweep would have marked them): one in Sales, one in Finance.
     ProcurementRequest.objects.filter(pk__in=[breached.pk, other.pk]).update(sla_breached=True, sla_threshold=100)
+    # One request of Sales completed this week, for the fairness table's evidence.
+    completed(alice, BusinessCalendarFactory(), hours_taken=3, met=True, title="Delivered chairs")
 
     log_in(page, live_server, maria)
     page.goto(f"{live_server.url}/slas/dashboard/")
@@ -57,6 +61,13 @@ def test_the_manager_sees_drawn_charts_and_drills_into_a_departments_breaches(pa
         expect(page.locator(f"#{canvas}")).to_be_visible()
         assert _drawn(page, canvas), canvas
     snap(page, "dashboard-01-overview")
+
+    # The fairness evidence comes when its row is opened (htmx), with the cell's link to the queue.
+    evidence = page.locator("#fairness [data-department='Sales'] details")
+    expect(evidence.locator("[data-evidence-table]")).to_have_count(0)
+    evidence.locator("summary").click()
+    expect(evidence.locator("[data-evidence-table] tbody tr")).to_have_count(1)
+    expect(evidence.locator("[data-evidence-table] a")).to_have_attribute("href", re.compile(r"completed_from="))
 
     # A click on Sales's breached count opens the breached queue filtered to Sales.
     page.locator("#breakdown-department [data-breached='Sales']").click()

@@ -2,6 +2,7 @@
 not raised, small samples, reopen rate and priority raises — from hand-made data with known answers."""
 
 import pytest
+from django.urls import reverse
 
 from requests_app.models import EventKind, ProcurementRequest, RequestEvent
 from slas import dashboard
@@ -114,3 +115,30 @@ def test_the_dashboard_compares_every_department_even_when_one_is_chosen(request
     one = dashboard.manager_dashboard(Scope(SCOPE.period, department_id=requester.membership.department_id)).fairness
     assert [(row.name, row.met_gap) for row in one.rows] == [(row.name, row.met_gap) for row in everyone.rows]
     assert rows_by_name(everyone)["Sales"].met_gap == -50.0
+
+
+def test_the_evidence_comes_on_demand_by_htmx_or_as_a_page_without_script(
+    client, manager, requester, other_requester, calendar
+):
+    batch(requester, calendar, count=6, met=6, hours_taken=8)
+    batch(other_requester, calendar, count=6, met=6, hours_taken=2)
+    department_id = requester.membership.department_id
+    client.force_login(manager)
+    page = client.get(reverse("slas:dashboard"), {"period": 30}).content.decode()
+    evidence_url = reverse("slas:dashboard_fairness_evidence", args=[department_id])
+    # The dashboard holds the summary and the link, not the cells.
+    assert f'hx-get="{evidence_url}?period=30"' in page
+    assert f'href="{evidence_url}?period=30"' in page
+    assert "data-evidence-table" not in page
+    # Opened: the fragment alone, the same cells the dashboard computes.
+    fragment = client.get(evidence_url, {"period": 30}, headers={"HX-Request": "true"}).content.decode()
+    assert fragment.startswith("<table") and "Goods · Normal" in fragment and "<html" not in fragment
+    (cell,) = rows_by_name(dashboard.fairness(SCOPE)).get("Sales").cells
+    assert f'href="{cell.link.replace("&", "&amp;")}"' in fragment
+    # Without script: a page of its own with a way back.
+    full = client.get(evidence_url, {"period": 30}).content.decode()
+    assert "<html" in full and "Goods · Normal" in full and "Back to the dashboard" in full
+    # A department without completed requests in the period, and a requester, get nothing.
+    assert client.get(reverse("slas:dashboard_fairness_evidence", args=[999999]), {"period": 30}).status_code == 404
+    client.force_login(requester)
+    assert client.get(evidence_url, {"period": 30}).status_code == 403
