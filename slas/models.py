@@ -514,7 +514,8 @@ class SlaClock(models.Model):
         editable=False,
         db_index=False,
     )
-    priority = models.CharField(max_length=10, blank=True, editable=False)
+    # A database default too: bulk loaders (bench/seed.py COPY) write the clock first and fill it after.
+    priority = models.CharField(max_length=10, blank=True, editable=False, db_default="")
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

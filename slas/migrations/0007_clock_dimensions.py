@@ -78,7 +78,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="slaclock",
             name="priority",
-            field=models.CharField(blank=True, editable=False, max_length=10),
+            field=models.CharField(blank=True, db_default="", editable=False, max_length=10),
         ),
         migrations.AddField(
             model_name="slaclock",
