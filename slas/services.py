@@ -160,7 +160,7 @@ def _dimensions(procurement_request):
     return {name: getattr(procurement_request, name) for name in CLOCK_DIMENSIONS}
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # called inside the request services' transaction: no savepoint pair
 def sla_clocks_dimensions_sync(*, procurement_request) -> int:
     """Copy the request's department, team, category, priority and buyer onto all its clocks, running or
     stopped (one UPDATE). Called by every service that changes one of them, after saving the request, so

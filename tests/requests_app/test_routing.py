@@ -785,8 +785,9 @@ def test_the_dry_run_says_where_a_request_would_go_and_writes_nothing(buyers, go
 
 # Routing's share: the rules, the team's row lock, the members with their loads, then the assignment (update,
 # event, clock check) that an unrouted submission does not make; the SLA summary copied onto the request (2);
-# and the policy's escalation ladder, read once for the clocks' thresholds (1).
-ROUTED_SUBMISSION_QUERIES = 33
+# the policy's escalation ladder, read once for the clocks' thresholds (1); and the team and buyer copied onto
+# the clocks just started, which the dashboards group by (1).
+ROUTED_SUBMISSION_QUERIES = 34
 
 
 @pytest.mark.django_db
