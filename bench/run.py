@@ -7,8 +7,9 @@ It runs against the database DATABASE_URL names (migrated and seeded with `seed_
 --seed N it seeds an empty one first), drives the real views in-process through Django's test
 client (middleware, permissions, templates and all: the server's share of a page load, without
 the network), and prints the median and p95 in milliseconds and the number of SQL queries for:
-My work, Unassigned, At risk, a filtered and searched list, the request page, submitting a request
-(routing and clock start included) and claiming one. With --json it prints one JSON object instead.
+My work, Unassigned, At risk, a filtered and searched list, the request page, the SLA dashboard and
+a department scorecard for 90 days, submitting a request (routing and clock start included) and
+claiming one. With --json it prints one JSON object instead.
 Writes (submit, claim) really happen: run it on a bench database, never on live data.
 
 Figures, not assertions: correctness lives in tests/, speed here.
@@ -114,6 +115,11 @@ def main():
             reverse("requests_app:queue", kwargs={"view": "all"}) + "?q=laptops&priority=high&status=in_progress",
         ),
         "request_page": (buyer_client, reverse("requests_app:detail", kwargs={"reference": sample.reference})),
+        "dashboard_90d": (manager_client, reverse("slas:dashboard") + "?period=90"),
+        "scorecard_90d": (
+            manager_client,
+            reverse("stakeholders:scorecard", kwargs={"code": requester.membership.department.code}) + "?period=90",
+        ),
     }
     for name, (client, url) in pages.items():
         client.get(url)  # warm: templates compiled, calendars memoised, as on a running server

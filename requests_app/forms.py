@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from stakeholders.models import Department
@@ -245,6 +245,18 @@ class RequestFilterForm(forms.Form):
     category = forms.ModelChoiceField(label="Category", required=False, queryset=Category.objects.all())
     priority = forms.ChoiceField(label="Priority", required=False, choices=[("", "Any priority"), *Priority.choices])
 
+    # The dashboards' first-response figures: the current first-response cycle stopped with a verdict then.
+    responded_from = forms.DateField(
+        label="First response from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    responded_to = forms.DateField(
+        label="First response until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    # The dashboard's early warning: open requests due by then that are not overdue yet.
+    due_by = forms.DateTimeField(
+        label="Due by (not yet overdue)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
     OPEN = "open"
 
     def __init__(self, *args, **kwargs):
@@ -426,9 +438,31 @@ class QueueFilterForm(forms.Form):
     value_max = forms.DecimalField(label="Value to (EUR)", required=False, min_value=0, decimal_places=2)
     created_from = forms.DateField(label="Filed from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     created_to = forms.DateField(label="Filed until", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # The dashboards' "completed in the period" figures drill down to these.
+    completed_from = forms.DateField(
+        label="Completed from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    completed_to = forms.DateField(
+        label="Completed until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
+    # The dashboards' first-response figures: the current first-response cycle stopped with a verdict then.
+    responded_from = forms.DateField(
+        label="First response from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    responded_to = forms.DateField(
+        label="First response until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    # The dashboard's early warning: open requests due by then that are not overdue yet.
+    due_by = forms.DateTimeField(
+        label="Due by (not yet overdue)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    OPEN = "open"
     RULES = {
-        "status": lambda value: Q(status=value),
+        "status": lambda value: (
+            Q(status__in=sorted(OPEN_STATUSES)) if value == QueueFilterForm.OPEN else Q(status=value)
+        ),
         "assignee": lambda value: (
             Q(assignee__isnull=True) if value == QueueFilterForm.UNASSIGNED else Q(assignee_id=int(value))
         ),
@@ -441,6 +475,13 @@ class QueueFilterForm(forms.Form):
         "value_max": lambda value: Q(estimated_value_base__lte=value),
         "created_from": lambda value: Q(created_at__gte=_local_midnight(value)),
         "created_to": lambda value: Q(created_at__lt=_local_midnight(value + timedelta(days=1))),
+        "due_by": lambda value: Q(sla_due_at__lte=value, sla_breached=False),
+        "responded_from": lambda value: _first_response_stopped(stopped_at__gte=_local_midnight(value)),
+        "responded_to": lambda value: _first_response_stopped(
+            stopped_at__lt=_local_midnight(value + timedelta(days=1))
+        ),
+        "completed_from": lambda value: Q(completed_at__gte=_local_midnight(value)),
+        "completed_to": lambda value: Q(completed_at__lt=_local_midnight(value + timedelta(days=1))),
     }
     # Shown in the first row; the rest under "More filters".
     MAIN = ("q", "status", "assignee", "priority", "sla")
@@ -448,7 +489,9 @@ class QueueFilterForm(forms.Form):
     def __init__(self, *args, open_only=True, **kwargs):
         super().__init__(*args, **kwargs)
         statuses = [(status, Status(status).label) for status in Status if status in OPEN_STATUSES or not open_only]
-        self.fields["status"].choices = [("", "Any status"), *statuses]
+        # "Any open status" only where closed ones are listed too (the other views are open-only).
+        open_choice = [] if open_only else [(self.OPEN, "Any open status")]
+        self.fields["status"].choices = [("", "Any status"), *open_choice, *statuses]
         self.fields["sla"].choices = [("", "Any SLA state"), *((key, label) for key, (label, _) in SLA_STATES.items())]
         # Loaded once, when the form is first validated or rendered.
         self.fields["assignee"].choices = _once(
@@ -461,21 +504,7 @@ class QueueFilterForm(forms.Form):
                 ),
             ]
         )
-        self.fields["department"].choices = _once(
-            lambda: [
-                ("", "Any department"),
-                *((str(pk), name) for pk, name in Department.objects.order_by("name").values_list("pk", "name")),
-            ]
-        )
-        self.fields["category"].choices = _once(
-            lambda: [
-                ("", "Any category"),
-                *((str(pk), name) for pk, name in Category.objects.values_list("pk", "name")),
-            ]
-        )
-        self.fields["team"].choices = _once(
-            lambda: [("", "Any team"), *((str(pk), name) for pk, name in BuyerTeam.objects.values_list("pk", "name"))]
-        )
+        dimension_choices_set(self)
         self.fields["q"].widget.attrs.update(
             id="queue-search", placeholder="Search reference, title, description, comments…", type="search"
         )
@@ -490,6 +519,12 @@ class QueueFilterForm(forms.Form):
         start, end = data.get("created_from"), data.get("created_to")
         if start and end and start > end:
             self.add_error("created_to", "Must not be before the start date.")
+        start, end = data.get("responded_from"), data.get("responded_to")
+        if start and end and start > end:
+            self.add_error("responded_to", "Must not be before the start date.")
+        start, end = data.get("completed_from"), data.get("completed_to")
+        if start and end and start > end:
+            self.add_error("completed_to", "Must not be before the start date.")
         return data
 
     def active(self):
@@ -520,6 +555,23 @@ class QueueFilterForm(forms.Form):
         return any(name not in self.MAIN for name in self.active())
 
 
+def dimension_choices_set(form):
+    """Department, category and team choices ("any" first) on a filter form, each loaded on first use;
+    shared by the queue's filters and the SLA dashboard's, so that both offer the same values."""
+    form.fields["department"].choices = _once(
+        lambda: [
+            ("", "Any department"),
+            *((str(pk), name) for pk, name in Department.objects.order_by("name").values_list("pk", "name")),
+        ]
+    )
+    form.fields["category"].choices = _once(
+        lambda: [("", "Any category"), *((str(pk), name) for pk, name in Category.objects.values_list("pk", "name"))]
+    )
+    form.fields["team"].choices = _once(
+        lambda: [("", "Any team"), *((str(pk), name) for pk, name in BuyerTeam.objects.values_list("pk", "name"))]
+    )
+
+
 def _once(load):
     """Choices loaded on first use and kept: a callable's choices are otherwise loaded at every use."""
     loaded = []
@@ -530,6 +582,24 @@ def _once(load):
         return loaded[0]
 
     return choices
+
+
+def _first_response_stopped(**when):
+    """Requests whose current first-response cycle stopped with a verdict (met or not) `when`; a request
+    has one current cycle per metric, so two of these conditions speak of the same cycle."""
+    from slas.models import Metric, SlaClock
+
+    return Q(
+        Exists(
+            SlaClock.objects.filter(
+                procurement_request=OuterRef("pk"),
+                metric=Metric.FIRST_RESPONSE,
+                is_current=True,
+                met__isnull=False,
+                **when,
+            )
+        )
+    )
 
 
 def _local_midnight(day):

@@ -112,6 +112,13 @@ def headed_department_ids(user):
     return user._headed_department_ids
 
 
+def can_view_scorecard(user, department):
+    """A department's SLA scorecard: its head, and Procurement (anyone else gets a 404)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return is_procurement_staff(user) or department.pk in headed_department_ids(user)
+
+
 def visible_requests_filter(user):
     if not user.is_authenticated or not user.is_active:
         return Q(pk__in=[])

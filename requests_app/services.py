@@ -260,6 +260,16 @@ def _approval_note(procurement_request):
     )
 
 
+# The request fields its SLA clocks carry for the dashboards (SlaClock.department and the rest).
+CLOCK_DIMENSIONS = {"department", "team", "category", "priority", "assignee"}
+
+
+def _clock_dimensions_follow(locked, *, changed):
+    """After saving `changed` fields of a locked request: its clocks take the new values if one is a dimension."""
+    if CLOCK_DIMENSIONS.intersection(changed):
+        sla_services.sla_clocks_dimensions_sync(procurement_request=locked)
+
+
 def _transition(procurement_request, *, to_status, actor, note="", kind=EventKind.STATUS_CHANGED, data=None, **changes):
     """Move a locked request to `to_status`, apply `changes`, and write the event. Caller is atomic."""
     locked = ProcurementRequest.objects.select_for_update().get(pk=procurement_request.pk)
@@ -277,6 +287,7 @@ def _transition(procurement_request, *, to_status, actor, note="", kind=EventKin
         locked.completed_at = now
     _version_bump(locked)
     locked.save(update_fields=["status", "updated_at", "completed_at", "version", *changes])
+    _clock_dimensions_follow(locked, changed=changes)
     _event(
         locked,
         kind=kind,
@@ -454,6 +465,7 @@ def procurement_request_assign(*, procurement_request, actor, assignee, note="",
         locked.assignee = assignee
         _version_bump(locked)
         locked.save(update_fields=["assignee", "updated_at", "version"])
+        _clock_dimensions_follow(locked, changed=["assignee"])
         _event(locked, kind=EventKind.ASSIGNED, actor=actor, assignee=assignee, note=note)
     notices_write(procurement_request=locked, events=_routing_events(locked, actor=actor, previous=previous, note=note))
     return locked
@@ -499,6 +511,7 @@ def _route(procurement_request, *, actor, note=""):
         # A person re-routed it: forms rendered before are stale. Routing inside the submission is not a change.
         _version_bump(locked)
     locked.save(update_fields=[*routed, "updated_at", "version"])
+    _clock_dimensions_follow(locked, changed=routed)
     _event(locked, kind=EventKind.ROUTED, actor=actor, note=text, data=decision.data(), assignee=routed.get("assignee"))
     return locked, decision
 
@@ -625,6 +638,7 @@ def procurement_request_reprioritise(
     now = timezone.now()  # one instant for the event and the clock changes (replay relies on it)
     _version_bump(locked)
     locked.save(update_fields=[*data, "updated_at", "version"])
+    _clock_dimensions_follow(locked, changed=data)
     summary = ", ".join(words)
     _event(
         locked,

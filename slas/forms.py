@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from .calendars import PUBLIC, calendar_spec_normalise
 from .catalogue import WEEKDAYS
+from .dashboard import Period, Scope, recent_quarters
 from .models import BusinessCalendar, SlaGoal, SlaPolicy
 from .policies import sla_policy_check
 
@@ -354,3 +355,89 @@ class SlaGoalFormSet(BaseInlineFormSet):
 SlaGoalPageFormSet = inlineformset_factory(
     SlaPolicy, SlaGoal, form=SlaGoalForm, formset=SlaGoalFormSet, extra=1, can_delete=True
 )
+
+
+class DashboardFilterForm(forms.Form):
+    """The dashboard's filters (GET, so that the URL can be shared). An invalid value is shown beside its
+    field and left out: the period falls back to the last 30 days, a bad dimension to "any"."""
+
+    PERIODS = [("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("quarter", "Quarter")]
+    PERIODS += [("custom", "Custom dates")]
+    DEFAULT_PERIOD = "30"
+    QUARTERS_SHOWN = 8
+    MAX_CUSTOM_DAYS = 731  # two years: the weekly charts stay readable
+
+    period = forms.ChoiceField(label="Period", required=False, choices=PERIODS, initial=DEFAULT_PERIOD)
+    quarter = forms.ChoiceField(label="Quarter", required=False)
+    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="Until", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    team = forms.ChoiceField(label="Team", required=False)
+    department = forms.ChoiceField(label="Department", required=False)
+    category = forms.ChoiceField(label="Category", required=False)
+    priority = forms.ChoiceField(label="Priority", required=False)
+
+    def __init__(self, *args, **kwargs):
+        from requests_app.forms import _small, dimension_choices_set
+        from requests_app.models import Priority
+
+        super().__init__(*args, **kwargs)
+        self.fields["quarter"].choices = [
+            ("", "Choose…"),
+            *((f"{year}-Q{number}", f"Q{number} {year}") for year, number in recent_quarters(self.QUARTERS_SHOWN)),
+        ]
+        dimension_choices_set(self)
+        self.fields["priority"].choices = [("", "Any priority"), *Priority.choices]
+        for form_field in self.fields.values():
+            _small(form_field.widget)
+
+    def clean(self):
+        data = super().clean()
+        period = data.get("period") or self.DEFAULT_PERIOD
+        if period == "quarter" and not data.get("quarter") and "quarter" not in self.errors:
+            self.add_error("quarter", "Choose the quarter to show.")
+        if period == "custom":
+            start, end = data.get("start"), data.get("end")
+            for name in ("start", "end"):
+                if not data.get(name) and name not in self.errors:
+                    self.add_error(name, "Give both dates of a custom period.")
+            if start and end and start > end:
+                self.add_error("end", "Must not be before the start date.")
+            elif start and end and (end - start).days + 1 > self.MAX_CUSTOM_DAYS:
+                self.add_error("end", f"A custom period is at most {self.MAX_CUSTOM_DAYS} days.")
+        return data
+
+    def _valid(self, name):
+        """The cleaned value of a field that passed, else None (the form's errors say why)."""
+        if not self.is_bound:
+            return None
+        self.is_valid()
+        return None if name in self.errors else self.cleaned_data.get(name) or None
+
+    def chosen_period(self):
+        """The chosen period, or the last 30 days when the choice is missing or invalid."""
+        chosen = self._valid("period") or self.DEFAULT_PERIOD
+        if chosen == "quarter":
+            quarter = self._valid("quarter")
+            if quarter:
+                year, number = quarter.split("-Q")
+                return Period.quarter(int(year), int(number))
+        elif chosen == "custom":
+            start, end = self._valid("start"), self._valid("end")
+            if start and end:
+                return Period(start, end, f"{start:%d %b %Y} – {end:%d %b %Y}")
+        elif chosen in ("7", "30", "90"):
+            return Period.last_days(int(chosen))
+        return Period.last_days(int(self.DEFAULT_PERIOD))
+
+    def scope(self):
+        def whole(name):
+            value = self._valid(name)
+            return int(value) if value else None
+
+        return Scope(
+            period=self.chosen_period(),
+            team_id=whole("team"),
+            department_id=whole("department"),
+            category_id=whole("category"),
+            priority=self._valid("priority"),
+        )

@@ -31,6 +31,7 @@ class ClockView:
     cycle: int
     ever_breached: bool
     policy_name: str
+    breach: "BreachExplanation | None" = None
 
     @property
     def badge_class(self):
@@ -71,6 +72,7 @@ def request_clock_views(procurement_request, *, now=None):
         .order_by("metric")
     )
     views = []
+    history = None  # the request's status and assignment history, read once if a clock needs explaining
     for clock in sorted(clocks, key=lambda c: [Metric.FIRST_RESPONSE, Metric.RESOLUTION].index(c.metric)):
         calendar = clock.calendar.to_clock(until=clock.stopped_at)
         pauses = [(pause.started_at, pause.ended_at) for pause in clock.pauses.all()]
@@ -94,8 +96,14 @@ def request_clock_views(procurement_request, *, now=None):
             remaining_text = f"{business_duration(remaining)} left"
         else:
             remaining_text = f"overdue by {business_duration(-remaining)}"
+        breach = None
+        if state in ("breached", "missed"):
+            if history is None:
+                history = _history(procurement_request)
+            breach = breach_explanation(clock, calendar, pauses, end, history)
         views.append(
             ClockView(
+                breach=breach,
                 metric_label=Metric(clock.metric).label,
                 state=state,
                 goal_text=business_duration(clock.goal_seconds),
@@ -109,6 +117,128 @@ def request_clock_views(procurement_request, *, now=None):
             )
         )
     return views
+
+
+@dataclass(frozen=True)
+class BreachSegment:
+    label: str
+    seconds: int
+    css: str
+
+    @property
+    def text(self):
+        return business_duration(self.seconds)
+
+
+@dataclass(frozen=True)
+class BreachExplanation:
+    """Where a breached clock's time went, from its start to its stop (or now): business time in each
+    status, time paused, time outside working hours; and the business time lost waiting for a buyer
+    to take the request or to pick it up after a reassignment (part of the status times)."""
+
+    segments: tuple  # BreachSegment, in order: statuses by first appearance, paused, outside hours
+    total: int  # real seconds
+    unassigned: int  # business seconds with nobody assigned (after approval)
+    handovers: int  # business seconds from each reassignment to the new buyer's first action
+    reassignments: int
+
+    @property
+    def unassigned_text(self):
+        return business_duration(self.unassigned)
+
+    @property
+    def handovers_text(self):
+        return business_duration(self.handovers)
+
+    def widths(self):
+        """[(segment, percent of the bar)]."""
+        return [
+            (segment, round(100 * segment.seconds / self.total, 2) if self.total else 0) for segment in self.segments
+        ]
+
+
+STATUS_BAR_CSS = {
+    Status.SUBMITTED: "bg-secondary",
+    Status.APPROVED: "bg-secondary",
+    Status.PENDING_APPROVAL: "bg-info",
+    Status.ASSIGNED: "bg-primary-subtle text-primary-emphasis",
+    Status.IN_PROGRESS: "bg-primary",
+    Status.WAITING_FOR_REQUESTER: "bg-warning",
+    Status.WAITING_FOR_SUPPLIER: "bg-warning-subtle text-warning-emphasis",
+    Status.ORDERED: "bg-success",
+}
+
+
+def _history(procurement_request):
+    """[(instant, new status or "", new assignee id or None, actor id)] of the request, oldest first (one query)."""
+    from requests_app.models import EventKind, RequestEvent
+
+    rows = (
+        RequestEvent.objects.filter(procurement_request=procurement_request)
+        .order_by("created_at", "id")
+        .values_list("created_at", "kind", "to_status", "assignee_id", "actor_id")
+    )
+    assigning = {EventKind.ASSIGNED, EventKind.ROUTED}
+    return [
+        (moment, to_status or "", assignee_id if kind in assigning else None, actor_id)
+        for moment, kind, to_status, assignee_id, actor_id in rows
+    ]
+
+
+def breach_explanation(clock, calendar, pauses, end, history):
+    """Split [clock start, end] by the request's status and assignee at each moment (see BreachExplanation)."""
+    start = clock.started_at
+    status, assignee = Status.SUBMITTED, None
+    changes = []
+    for moment, to_status, assignee_id, _actor in history:
+        if moment <= start:
+            status = to_status or status
+            assignee = assignee_id or assignee
+        elif moment < end:
+            changes.append((moment, to_status, assignee_id))
+    per_status, paused, closed, unassigned = {}, 0, 0, 0
+    cursor = start
+    for moment, to_status, assignee_id in [*changes, (end, "", None)]:
+        if moment > cursor:
+            spent = calendar.breakdown(cursor, moment, pauses)
+            per_status[status] = per_status.get(status, 0) + spent.business
+            paused += spent.paused
+            closed += spent.closed
+            if assignee is None and status not in (Status.PENDING_APPROVAL,):
+                unassigned += spent.business
+            cursor = moment
+        status = to_status or status
+        assignee = assignee_id or assignee
+    handovers, reassignments, previous = 0, 0, None
+    for index, (moment, _to_status, assignee_id, _actor) in enumerate(history):
+        if assignee_id is None:
+            continue
+        if previous is not None and assignee_id != previous and start <= moment < end:
+            reassignments += 1
+            acted = next(
+                (later for later, _s, _a, actor in history[index + 1 :] if actor == assignee_id and later > moment),
+                end,
+            )
+            handovers += calendar.breakdown(moment, min(acted, end), pauses).business
+        previous = assignee_id
+    segments = [
+        BreachSegment(
+            Status(name).label if name in Status.values else name, seconds, STATUS_BAR_CSS.get(name, "bg-dark")
+        )
+        for name, seconds in per_status.items()
+        if seconds
+    ]
+    if paused:
+        segments.append(BreachSegment("Paused", paused, "bg-body-secondary text-body border"))
+    if closed:
+        segments.append(BreachSegment("Outside working hours", closed, "sla-closed"))
+    return BreachExplanation(
+        segments=tuple(segments),
+        total=sum(segment.seconds for segment in segments),
+        unassigned=unassigned,
+        handovers=handovers,
+        reassignments=reassignments,
+    )
 
 
 @dataclass(frozen=True)

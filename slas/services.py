@@ -148,7 +148,24 @@ def _new_clock(procurement_request, *, metric, goal, started_at, cycle=1):
         calendar=goal.calendar,
         started_at=started_at,
         computed_at=started_at,
+        **_dimensions(procurement_request),
     )
+
+
+# The request's fields copied onto its clocks for the dashboards (SlaClock.department and the rest).
+CLOCK_DIMENSIONS = ("department_id", "team_id", "category_id", "priority", "assignee_id")
+
+
+def _dimensions(procurement_request):
+    return {name: getattr(procurement_request, name) for name in CLOCK_DIMENSIONS}
+
+
+@transaction.atomic(savepoint=False)  # called inside the request services' transaction: no savepoint pair
+def sla_clocks_dimensions_sync(*, procurement_request) -> int:
+    """Copy the request's department, team, category, priority and buyer onto all its clocks, running or
+    stopped (one UPDATE). Called by every service that changes one of them, after saving the request, so
+    that a completed cycle is counted where the queue lists its request now. Returns the rows updated."""
+    return SlaClock.objects.filter(procurement_request=procurement_request).update(**_dimensions(procurement_request))
 
 
 @transaction.atomic

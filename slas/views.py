@@ -1,7 +1,10 @@
+import csv
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -9,12 +12,16 @@ from django.views import View
 
 from requests_app.forms import apply_service_errors
 from requests_app.models import Category, Priority
-from requests_app.permissions import is_manager
+from requests_app.permissions import headed_department_ids, is_manager
+from requests_app.queue import csv_safe
+from stakeholders.models import Department
 
 from . import catalogue as sla_catalogue
+from . import dashboard
 from .calendars import business_calendar_holidays_import, business_calendar_version_add
 from .forms import (
     CalendarHoursForm,
+    DashboardFilterForm,
     HolidayImportPageForm,
     SlaGoalPageFormSet,
     SlaPolicyForm,
@@ -252,3 +259,63 @@ class CalendarHolidaysImportView(CalendarFormView):
         if not added:
             return f"{calendar.name} already had every one of these holidays; nothing changed."
         return f"{calendar.name}: {added} holiday(s) added."
+
+
+class SlaDashboardView(ManagerRequiredMixin, View):
+    """The procurement managers' dashboard: attainment, risk and workload for a period, every figure a
+    link to the queue that lists it. The filters live in the URL, so a view can be shared. A department
+    head is sent to their department's scorecard instead."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not is_manager(request.user):
+            headed = sorted(headed_department_ids(request.user))
+            if headed:
+                code = Department.objects.filter(pk=headed[0]).values_list("code", flat=True).first()
+                return redirect("stakeholders:scorecard", code=code)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request):
+        form = DashboardFilterForm(request.GET or None)
+        figures = dashboard.manager_dashboard(form.scope())
+        context = {
+            "form": form,
+            "dashboard": figures,
+            "dimensions": dashboard.DIMENSIONS,
+            "querystring": request.GET.urlencode(),
+        }
+        return render(request, "slas/dashboard.html", context)
+
+
+class SlaDashboardFairnessEvidenceView(ManagerRequiredMixin, View):
+    """One department's fairness evidence (each category × priority beside the others), with the
+    dashboard's filters: fetched by htmx when its row is opened, or a page of its own without script."""
+
+    def get(self, request, department_id):
+        form = DashboardFilterForm(request.GET or None)
+        scope = form.scope()
+        rows = {row.department_id: row for row in dashboard.fairness(scope).rows}
+        if department_id not in rows:
+            raise Http404("No completed requests of this department in the period.")
+        context = {"row": rows[department_id], "fairness_period": scope.period, "querystring": request.GET.urlencode()}
+        template = "slas/_partials/fairness_evidence.html" if request.htmx else "slas/fairness_evidence.html"
+        return render(request, template, context)
+
+
+class SlaDashboardExportView(ManagerRequiredMixin, View):
+    """One breakdown table of the dashboard, with the same filters, as CSV."""
+
+    def get(self, request, dimension):
+        if dimension not in dashboard.DIMENSIONS:
+            raise Http404("No such breakdown.")
+        scope = DashboardFilterForm(request.GET or None).scope()
+        rows = dashboard.breakdown(scope, dimension)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        period = scope.period
+        filename = f"sla-{dimension}-{period.first_day:%Y-%m-%d}-{period.last_day:%Y-%m-%d}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response.write("\ufeff")  # a byte-order mark, so that spreadsheet programs read UTF-8
+        writer = csv.writer(response)
+        writer.writerow([dashboard.DIMENSIONS[dimension].label, *dashboard.BREAKDOWN_CSV_HEADER])
+        for row in rows:
+            writer.writerow([csv_safe(value) for value in row.csv()])
+        return response

@@ -5,6 +5,7 @@ from . import views
 app_name = "stakeholders"
 
 urlpatterns = [
+    path("stakeholders/<slug:code>/scorecard/", views.ScorecardView.as_view(), name="scorecard"),
     path("me/settings/", views.PersonalSettingsView.as_view(), name="settings"),
     path("notifications/", views.NotificationListView.as_view(), name="notifications"),
     path("notifications/bell/", views.BellView.as_view(), name="bell"),

@@ -14,7 +14,9 @@ from django.views import View
 from django.views.generic import ListView
 
 from requests_app.forms import apply_service_errors
-from requests_app.permissions import is_procurement_staff
+from requests_app.permissions import can_view_scorecard, is_procurement_staff
+from slas import dashboard
+from slas.forms import DashboardFilterForm
 
 from . import relations, satisfaction, selectors, services, surveys
 from .forms import (
@@ -618,3 +620,16 @@ class RelationshipSurveyView(LoginRequiredMixin, View):
             "is_open": survey.is_open(timezone.localdate()),
         }
         return render(request, self.template_name, context, status=status)
+
+
+class ScorecardView(LoginRequiredMixin, View):
+    """A department's SLA scorecard for its head (and Procurement): promises, delivery, open work and risk,
+    the last four quarters. Print-friendly. Another department's scorecard is a 404, like a missing one."""
+
+    def get(self, request, code):
+        department = Department.objects.filter(code__iexact=code).first()
+        if department is None or not can_view_scorecard(request.user, department):
+            raise Http404("No such department.")
+        form = DashboardFilterForm(request.GET or None)
+        card = dashboard.department_scorecard(department, form.chosen_period())
+        return render(request, "stakeholders/scorecard.html", {"form": form, "card": card})

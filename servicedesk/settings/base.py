@@ -249,6 +249,12 @@ NOTIFICATION_REQUEUE_AFTER_SECONDS = env.int("NOTIFICATION_REQUEUE_AFTER_SECONDS
 # Coalescing: an e-mail about a request's event waits this long, and every further notice about the
 # same request for the same person within it joins that one e-mail (0: each is sent at once).
 NOTIFICATION_COALESCE_SECONDS = env.int("NOTIFICATION_COALESCE_SECONDS", default=120)
+# SLA dashboards (slas/dashboard.py): the met % the charts draw as the target line; a department is
+# flagged as treated differently when its met % (points) or median time (%) differs from the other
+# departments' by more than the margin, and both sides have at least the minimum number of requests.
+SLA_DASHBOARD_TARGET_PERCENT = env.int("SLA_DASHBOARD_TARGET_PERCENT", default=90)
+SLA_FAIRNESS_MARGIN_PERCENT = env.int("SLA_FAIRNESS_MARGIN_PERCENT", default=10)
+SLA_FAIRNESS_MIN_VOLUME = env.int("SLA_FAIRNESS_MIN_VOLUME", default=20)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

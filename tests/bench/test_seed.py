@@ -10,7 +10,7 @@ from django.utils import timezone
 from bench.seed import seed_bench
 from requests_app.models import OPEN_STATUSES, ProcurementRequest
 from slas.models import SlaClock
-from slas.services import sla_clocks_sweep, sla_summary_update
+from slas.services import CLOCK_DIMENSIONS, sla_clocks_sweep, sla_summary_update
 from tests.factories import file_request
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +41,13 @@ def test_clocks_come_in_every_state(seeded):
     assert clocks.filter(stopped_at__isnull=True, breached=True).exists()  # breached
     assert clocks.filter(met=True).exists() and clocks.filter(met=False).exists()  # met and missed
     assert clocks.filter(stopped_at__isnull=False, met__isnull=True).exists()  # cancelled
+
+
+def test_every_seeded_clock_carries_its_requests_dimensions_as_the_services_write_them(seeded):
+    requests = {row["pk"]: row for row in ProcurementRequest.objects.values("pk", *CLOCK_DIMENSIONS)}
+    for clock in SlaClock.objects.values("procurement_request_id", *CLOCK_DIMENSIONS):
+        expected = requests[clock.pop("procurement_request_id")]
+        assert clock == {name: expected[name] for name in CLOCK_DIMENSIONS}
 
 
 def test_each_request_summary_is_what_the_services_compute_from_its_clocks(seeded):

@@ -154,11 +154,12 @@ def test_the_csv_export_costs_the_same_queries_for_3_or_12_rows(client, django_a
 # the whole test is one transaction, so they are savepoints).
 BULK_BASE = 1
 BULK_PER_ROW = 9
-# Assigning also asks whether the buyer is in the request's team (others need a manager), and tells the
-# requester and the new buyer: their profiles and follows (1), the department the buyer's notice names (1),
-# e-mail preferences (1), one bulk insert in notifications_create's savepoint (3).
+# Assigning also asks whether the buyer is in the request's team (others need a manager), copies the new buyer
+# onto the request's SLA clocks, which the dashboards group by (one UPDATE), and tells the requester and the
+# new buyer: their profiles and follows (1), the department the buyer's notice names (1), e-mail preferences
+# (1), one bulk insert in notifications_create's savepoint (3).
 NOTICES = 6
-ASSIGN_PER_ROW = BULK_PER_ROW + 1 + NOTICES
+ASSIGN_PER_ROW = BULK_PER_ROW + 2 + NOTICES
 # A user's permissions are read once and then cached on the user object: the actor's, and for an
 # assignment the buyer's (is_buyer), on first use.
 PERMISSIONS = 2

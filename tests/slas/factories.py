@@ -6,6 +6,7 @@ import factory
 from django.utils import timezone
 
 from slas.models import BusinessCalendar, BusinessCalendarVersion, Metric, SlaClock, SlaGoal, SlaPolicy
+from slas.services import CLOCK_DIMENSIONS
 from tests.factories import file_request
 
 # The rules' reference calendar (SLA-SEMANTICS, worked examples): Mon–Fri 09:00–17:00 in Berlin.
@@ -78,5 +79,7 @@ def clock(procurement_request, *, calendar, metric=Metric.RESOLUTION, cycle=1, i
         calendar=calendar,
         started_at=started_at,
         computed_at=fields.pop("computed_at", started_at),
+        # The request's dimensions as stored, as the services copy them onto every clock (SlaClock.department …).
+        **type(procurement_request).objects.filter(pk=procurement_request.pk).values(*CLOCK_DIMENSIONS).get(),
         **fields,
     )

@@ -73,7 +73,15 @@ def test_ensuring_the_roles_repairs_them_and_changes_nothing_when_they_are_right
 # everyone reaches the directory: Procurement all internal customers, department staff their own page.
 NAVIGATION = {
     "requester": {"My requests", "My department", "New request", "SLA catalogue", "Service agreement"},
-    "head": {"My requests", "My department", "Approvals", "New request", "SLA catalogue", "Service agreement"},
+    "head": {
+        "My requests",
+        "My department",
+        "Approvals",
+        "Scorecard",
+        "New request",
+        "SLA catalogue",
+        "Service agreement",
+    },
     "buyer": {"Queue", "Work list", "My requests", "New request", "SLA catalogue", "Customers"},
     "manager": {
         "Customers",
@@ -82,6 +90,7 @@ NAVIGATION = {
         "My requests",
         "Approvals",
         "Routing",
+        "Dashboard",
         "New request",
         "SLA catalogue",
         "SLA settings",
