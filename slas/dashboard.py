@@ -1344,3 +1344,15 @@ def _badged(procurement_requests):
 
     badges = sla_badges(procurement_requests)
     return [(procurement_request, badges[procurement_request.pk]) for procurement_request in procurement_requests]
+
+
+def csat_in_scope(scope):
+    """Satisfaction (stakeholders/satisfaction.py) of the surveys sent in the period, about the requests
+    the other filters choose: average, response rate and distribution, in one query."""
+    from stakeholders.models import SatisfactionSurvey
+    from stakeholders.satisfaction import csat_figures
+
+    surveys = SatisfactionSurvey.objects.filter(
+        scope.request_filter("procurement_request__"), sent_at__gte=scope.period.start, sent_at__lt=scope.period.end
+    )
+    return csat_figures(surveys)

@@ -276,10 +276,12 @@ class SlaDashboardView(ManagerRequiredMixin, View):
 
     def get(self, request):
         form = DashboardFilterForm(request.GET or None)
-        figures = dashboard.manager_dashboard(form.scope())
+        scope = form.scope()
+        figures = dashboard.manager_dashboard(scope)
         context = {
             "form": form,
             "dashboard": figures,
+            "csat": dashboard.csat_in_scope(scope),
             "dimensions": dashboard.DIMENSIONS,
             "querystring": request.GET.urlencode(),
         }

@@ -216,3 +216,16 @@ def test_surveys_and_follow_ups_are_read_in_the_admin(client, admin_user, follow
         assert client.get(reverse(f"admin:stakeholders_{model}_changelist")).status_code == 200
     assert client.get(reverse("admin:stakeholders_surveyfollowup_change", args=[follow_up.pk])).status_code == 200
     assert client.get(reverse("admin:stakeholders_satisfactionsurvey_add")).status_code == 403
+
+
+def test_the_manager_dashboard_shows_the_periods_satisfaction(client, manager, requester, survey):
+    client.force_login(manager)
+    tile = re.compile(r'id="tile-csat">(.*?)</div>', re.S)
+    before = tile.search(client.get(reverse("slas:dashboard")).content.decode()).group(1)
+    assert "none answered yet" in before
+    surveys.survey_answer(survey=survey, actor=requester, rating=4)
+    page = client.get(reverse("slas:dashboard")).content.decode()
+    assert "4.0" in tile.search(page).group(1) and "1 of 1 answered (100 %)" in page
+    # a period before the survey was sent has none
+    earlier = client.get(reverse("slas:dashboard"), {"period": "custom", "start": "2025-01-06", "end": "2025-01-12"})
+    assert "No surveys in this period" in earlier.content.decode()
