@@ -631,5 +631,7 @@ class ScorecardView(LoginRequiredMixin, View):
         if department is None or not can_view_scorecard(request.user, department):
             raise Http404("No such department.")
         form = DashboardFilterForm(request.GET or None)
-        card = dashboard.department_scorecard(department, form.chosen_period())
-        return render(request, "stakeholders/scorecard.html", {"form": form, "card": card})
+        period = form.chosen_period()
+        card = dashboard.department_scorecard(department, period)
+        csat = dashboard.csat_in_scope(dashboard.Scope(period, department_id=department.pk))
+        return render(request, "stakeholders/scorecard.html", {"form": form, "card": card, "csat": csat})

@@ -229,3 +229,11 @@ def test_the_manager_dashboard_shows_the_periods_satisfaction(client, manager, r
     # a period before the survey was sent has none
     earlier = client.get(reverse("slas:dashboard"), {"period": "custom", "start": "2025-01-06", "end": "2025-01-12"})
     assert "No surveys in this period" in earlier.content.decode()
+
+
+def test_the_department_scorecard_shows_its_satisfaction(client, head, requester, survey):
+    surveys.survey_answer(survey=survey, actor=requester, rating=2)
+    client.force_login(head)
+    page = client.get(reverse("stakeholders:scorecard", args=[survey.department.code])).content.decode()
+    assert "2.0" in re.search(r'id="tile-csat">(.*?)</div>', page, re.S).group(1)
+    assert "1 of 1 answered (100 %)" in page
