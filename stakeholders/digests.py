@@ -19,11 +19,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from .models import Channel, Department, Notification, NotificationKind, ScheduledSend, ScheduledSendKind
-from .relations import _held_until, department_url, desk_calendar
+from .relations import _held_until, desk_calendar
 from .selectors import department_scorecards, manager_summary, weekly_digests
 from .services import email_wanted, notifications_create
 
@@ -154,11 +154,8 @@ def _heads(now):
 
 
 def scorecard_path(department):
-    """The department's scorecard page where there is one, else its directory page."""
-    try:
-        return reverse("stakeholders:scorecard", kwargs={"code": department.code})
-    except NoReverseMatch:
-        return department_url(department)
+    """The department's SLA scorecard page."""
+    return reverse("stakeholders:scorecard", kwargs={"code": department.code})
 
 
 def _scorecards(*, people, now, period_start):

@@ -228,12 +228,12 @@ def test_the_scorecard_tells_the_head_last_months_promises_delivery_risks_csat_a
     # when the monthly scorecard runs on the 1st of April
     reached = digests_send(kind=SCORECARD, now=APRIL_1)
 
-    # then Sales's head alone gets March's figures, with the link to the department's page
+    # then Sales's head alone gets March's figures, with the link to the department's scorecard
     assert reached == 1
     email = digest_notices(NotificationKind.DEPARTMENT_SCORECARD, channel=Channel.EMAIL).get()
     assert email.recipient == head
     assert email.subject == "Sales: scorecard for March 2026"
-    assert email.payload["path"] == "/stakeholders/SALES/"
+    assert email.payload["path"] == "/stakeholders/SALES/scorecard/"
     assert email.payload["body"].splitlines()[2:13] == [
         "Sales, March 2026",
         "Promised and delivered (SLA goals met):",
@@ -244,7 +244,7 @@ def test_the_scorecard_tells_the_head_last_months_promises_delivery_risks_csat_a
         "Satisfaction: 4.0 of 5 from 1 answer (50 % of 2 surveys answered)",
         "Open action items: 1",
         f"- Send the forecast: {head.get_full_name()}, due Wed 25 Mar 2026 (overdue)",
-        f"Scorecard: {settings.SITE_URL}/stakeholders/SALES/",
+        f"Scorecard: {settings.SITE_URL}/stakeholders/SALES/scorecard/",
         "",
     ]
     assert ScheduledSend.objects.get(kind=SCORECARD).period_start == date(2026, 4, 1)
