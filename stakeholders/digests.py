@@ -22,6 +22,8 @@ from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
+from slas.dashboard import Period, Scope, fairness
+
 from .models import Channel, Department, Notification, NotificationKind, ScheduledSend, ScheduledSendKind
 from .relations import _held_until, desk_calendar
 from .selectors import department_scorecards, manager_summary, weekly_digests
@@ -207,7 +209,8 @@ def _midnight(day):
 
 # --- 3. The weekly summary to procurement managers -------------------------------------------------
 #
-# No fairness flags: main has no selector for them yet; add a section here when one exists.
+# With the dashboard's fairness flags (slas/dashboard.py), over the last FAIRNESS_DAYS.
+FAIRNESS_DAYS = 30
 
 
 def _managers(now):
@@ -231,6 +234,10 @@ def _manager_summaries(*, people, now, period_start):
             f"- {survey.procurement_request.reference} ({survey.department.name}, {buyer})"
             f" rated {survey.rating}{comment}"
         )
+    # Fairness over the dashboard's default period: a week is too few requests to compare departments.
+    flagged = fairness(Scope(Period.last_days(FAIRNESS_DAYS, today=timezone.localdate(now)))).flagged
+    lines.append(f"Departments treated differently (last {FAIRNESS_DAYS} days): {len(flagged)}")
+    lines += [f"- {row.name}: {'; '.join(row.flags)}" for row in flagged]
     lines.append(f"Follow-ups open: {summary.open_follow_ups}, {summary.overdue_follow_ups} overdue")
     for follow_up in summary.follow_ups:
         overdue = " (overdue)" if follow_up.due_at <= now else ""

@@ -1,6 +1,7 @@
 """Request satisfaction in a real browser: the buyer completes a request; the requester answers the
-survey from the e-mail's one-click link with a low score; the team lead sees the follow-up on the
-queue and closes it with a note; the requester sees that the feedback was followed up."""
+survey from the e-mail's one-click link with a low score; the procurement manager sees the score on
+the SLA dashboard; the team lead sees the follow-up on the queue and closes it with a note; the
+requester sees that the feedback was followed up."""
 
 import re
 
@@ -51,6 +52,14 @@ def test_a_low_score_from_the_email_link_reaches_the_team_lead_who_closes_the_lo
     expect(page.get_by_role("alert")).to_contain_text("Thank you: your answer is saved.")
     expect(page.locator("#follow-up-open")).to_contain_text("Betty Berger will follow up with you")
     snap(page, "satisfaction-survey-answered")
+
+    # and Maria, a procurement manager, sees the score on the dashboard
+    maria = person(Role.PROCUREMENT_MANAGER, procurement, username="maria", first_name="Maria", last_name="Martens")
+    page.context.clear_cookies()
+    log_in(page, live_server, maria)
+    page.goto(f"{live_server.url}/slas/dashboard/")
+    expect(page.locator("#tile-csat")).to_contain_text("1.0")
+    expect(page.get_by_text("1 of 1 answered (100 %)")).to_be_visible()
 
     # when Betty opens her queue, she sees the follow-up and opens it
     page.context.clear_cookies()
