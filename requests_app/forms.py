@@ -245,18 +245,6 @@ class RequestFilterForm(forms.Form):
     category = forms.ModelChoiceField(label="Category", required=False, queryset=Category.objects.all())
     priority = forms.ChoiceField(label="Priority", required=False, choices=[("", "Any priority"), *Priority.choices])
 
-    # The dashboards' first-response figures: the current first-response cycle stopped with a verdict then.
-    responded_from = forms.DateField(
-        label="First response from", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    responded_to = forms.DateField(
-        label="First response until", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    # The dashboard's early warning: open requests due by then that are not overdue yet.
-    due_by = forms.DateTimeField(
-        label="Due by (not yet overdue)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
-
     OPEN = "open"
 
     def __init__(self, *args, **kwargs):

@@ -101,7 +101,7 @@ def thresholds_crossed(clock, *, goal_seconds_before, elapsed_before) -> tuple[i
 # --- Who is told --------------------------------------------------------------------------------
 
 
-def _users_with_permission(codename):
+def users_with_permission(codename):
     return (
         get_user_model()
         .objects.filter(is_active=True)
@@ -119,12 +119,12 @@ class Staff:
 
     @functools.cached_property
     def managers(self):
-        return list(_users_with_permission("assign_request"))
+        return list(users_with_permission("assign_request"))
 
     @functools.cached_property
     def buyers(self):
         manager_ids = {manager.pk for manager in self.managers}
-        return [user for user in _users_with_permission("work_request") if user.pk not in manager_ids]
+        return [user for user in users_with_permission("work_request") if user.pk not in manager_ids]
 
 
 def _approvers(procurement_request, staff):

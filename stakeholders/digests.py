@@ -25,7 +25,7 @@ from django.utils import timezone
 from slas.dashboard import Period, Scope, fairness
 
 from .models import Channel, Department, Notification, NotificationKind, ScheduledSend, ScheduledSendKind
-from .relations import _held_until, desk_calendar
+from .relations import desk_calendar, email_held_until
 from .selectors import department_scorecards, manager_summary, weekly_digests
 from .services import email_wanted, notifications_create
 
@@ -84,7 +84,7 @@ def _send(kind, digests, *, people, now, period_start, pure_calendar):
     )
     notification_kind = NotificationKind(kind.value)
     wants_email = email_wanted(user_ids=list(digests), kinds=[notification_kind])
-    held = _held_until(now, pure_calendar)
+    held = email_held_until(now, pure_calendar)
     notices = []
     for user in people:
         digest = digests.get(user.pk)
@@ -214,9 +214,9 @@ FAIRNESS_DAYS = 30
 
 
 def _managers(now):
-    from slas.escalation import _users_with_permission
+    from slas.escalation import users_with_permission
 
-    return _people().filter(pk__in=_users_with_permission("assign_request").values("pk"))
+    return _people().filter(pk__in=users_with_permission("assign_request").values("pk"))
 
 
 def _manager_summaries(*, people, now, period_start):

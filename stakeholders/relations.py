@@ -288,7 +288,7 @@ def desk_calendar():
     return goal.calendar.to_clock() if goal is not None else None
 
 
-def _held_until(now, pure_calendar):
+def email_held_until(now, pure_calendar):
     """Quiet hours: an e-mail written while the desk is closed waits for the next opening."""
     if pure_calendar is None or pure_calendar.is_open(now):
         return None
@@ -372,7 +372,7 @@ def _remind_action_items(items, *, now, pure_calendar):
             for item in items
         ]
     )
-    held = _held_until(now, pure_calendar)
+    held = email_held_until(now, pure_calendar)
     notices = []
     for item in items:
         meeting = item.meeting
@@ -408,7 +408,7 @@ def _remind_agreement_reviews(agreements, *, now, pure_calendar):
         ]
     )
     managers = Staff().managers
-    held = _held_until(now, pure_calendar)
+    held = email_held_until(now, pure_calendar)
     notices = []
     for agreement in agreements:
         department = agreement.department

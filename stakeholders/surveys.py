@@ -43,7 +43,7 @@ from .models import (
     SurveyFollowUp,
 )
 from .permissions import can_close_follow_up, can_manage_relations
-from .relations import _held_until, add_months, department_staff, desk_calendar, relation_notices
+from .relations import add_months, department_staff, desk_calendar, email_held_until, relation_notices
 from .services import notifications_create, request_notices
 
 SURVEY_REMIND_AFTER_DAYS = 3
@@ -272,7 +272,7 @@ def survey_reminders_sweep(*, now=None, batch_size=200) -> SurveySweepResult:
     """
     now = now or timezone.now()
     # The desk calendar is read only when something is due: an idle sweep stays at two queries.
-    held = functools.cache(lambda: _held_until(now, desk_calendar()))
+    held = functools.cache(lambda: email_held_until(now, desk_calendar()))
     survey_reminded = RelationReminder.objects.filter(
         subject=RelationReminderSubject.SURVEY_UNANSWERED, survey=OuterRef("pk")
     )
