@@ -75,7 +75,11 @@ def main():
     parser.add_argument("--repeat", type=int, default=30, help="timed runs per figure")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--seed", type=int, default=0, help="seed this many requests first if the database is empty")
+    parser.add_argument(
+        "--only", default="", help="comma-separated figures to measure (e.g. filtered_search,submit); default: all"
+    )
     args = parser.parse_args()
+    only = {name for name in args.only.split(",") if name}
     _setup(args.seed)
 
     from django.contrib.auth import get_user_model
@@ -122,6 +126,8 @@ def main():
         ),
     }
     for name, (client, url) in pages.items():
+        if only and name not in only:
+            continue
         client.get(url)  # warm: templates compiled, calendars memoised, as on a running server
         figures[name] = _measure(args.repeat, lambda client=client, url=url: client.get(url))
 
@@ -139,8 +145,9 @@ def main():
             },
         )
 
-    submit()
-    figures["submit"] = _measure(args.repeat, submit)
+    if not only or "submit" in only:
+        submit()
+        figures["submit"] = _measure(args.repeat, submit)
 
     claimable = list(
         ProcurementRequest.objects.filter(status=Status.SUBMITTED, assignee__isnull=True)
@@ -151,8 +158,9 @@ def main():
     def claim():
         return buyer_client.post(reverse("requests_app:claim", kwargs={"reference": claimable.pop()}))
 
-    claim()
-    figures["claim"] = _measure(min(args.repeat, len(claimable)), claim)
+    if not only or "claim" in only:
+        claim()
+        figures["claim"] = _measure(min(args.repeat, len(claimable)), claim)
 
     result = {
         "N": ProcurementRequest.objects.count(),

@@ -357,6 +357,17 @@ def test_the_search_keeps_the_queue_order(client, requester, buyer, monkeypatch,
     assert shown(client.get(queue_url("unassigned"), {"q": "toner"})) == expected
 
 
+def test_the_open_search_index_covers_exactly_the_open_statuses():
+    # The partial index's predicate is frozen in its migration; a status added to OPEN_STATUSES without
+    # a new index would silently leave those requests' searches on the whole-table index.
+    from importlib import import_module
+
+    from requests_app.models import OPEN_STATUSES
+
+    migration = import_module("requests_app.migrations.0015_open_search_filters_index")
+    assert set(migration.OPEN_STATUSES) == set(OPEN_STATUSES)
+
+
 def test_a_search_of_punctuation_only_or_sql_is_harmless(client, searchable, buyer):
     client.force_login(buyer)
     for text in ("!!! & | :*", "'; DROP TABLE x; --", "%", "_"):
