@@ -225,15 +225,6 @@ def _meeting_or_404(user, code, pk):
     return get_object_or_404(Meeting.objects.filter(department=department).select_related("department"), pk=pk)
 
 
-class ManagerOnlyMixin:
-    """Relationship records are written by procurement managers; others get 403 (they can read the page)."""
-
-    def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated and not can_manage_relations(request.user):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
-
-
 class DirectoryView(LoginRequiredMixin, View):
     template_name = "stakeholders/directory.html"
 
@@ -410,14 +401,17 @@ class MeetingView(LoginRequiredMixin, View):
         return render(request, self.template_name, context, status=status)
 
 
-class MeetingActionView(LoginRequiredMixin, ManagerOnlyMixin, View):
-    """One URL per action on a meeting: save the minutes, add an action item, publish the outcomes."""
+class MeetingActionView(LoginRequiredMixin, View):
+    """One URL per action on a meeting: save the minutes, add an action item, publish the outcomes.
+    A meeting the user may not read is a 404 before anything else, as for every object."""
 
     form_class = None
     prefix = ""
 
     def post(self, request, code, pk):
         meeting = _meeting_or_404(request.user, code, pk)
+        if not can_manage_relations(request.user):
+            raise PermissionDenied
         form = self.form_class(request.POST, prefix=self.prefix)
         if form.is_valid():
             try:

@@ -106,6 +106,24 @@ def test_a_meeting_of_another_department_is_a_404(client, sales_with_history, ot
     assert client.get(url).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "action", ["stakeholders:meeting_minutes", "stakeholders:action_item_create", "stakeholders:meeting_publish"]
+)
+@pytest.mark.parametrize(("who", "status"), [("requester", 403), ("other_requester", 404)])
+def test_a_meeting_action_is_a_404_for_who_cannot_read_the_meeting_and_a_403_for_who_only_reads_it(
+    client, request, sales_with_history, action, who, status
+):
+    meeting = Meeting.objects.filter(department=sales_with_history).first()
+    before = (meeting.title, meeting.minutes, meeting.action_items.count(), meeting.summary)
+    client.force_login(request.getfixturevalue(who))
+    response = client.post(
+        department_url(sales_with_history, name=action, pk=meeting.pk), {"minutes-title": "Hijacked"}
+    )
+    assert response.status_code == status
+    meeting.refresh_from_db()
+    assert (meeting.title, meeting.minutes, meeting.action_items.count(), meeting.summary) == before
+
+
 def test_requesters_go_straight_to_their_own_department(client, department, requester):
     client.force_login(requester)
     response = client.get(reverse("stakeholders:directory"))
