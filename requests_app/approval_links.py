@@ -11,13 +11,19 @@ request that changed or was decided since the notice refuses it.
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from . import permissions
 from .models import ProcurementRequest, Status
+from .notifications import STATUS_LABELS
 
 SALT = "requests_app.approval_links"
 DECISIONS = ("approve", "reject")
+
+
+def _not_valid():
+    # A function, not a constant: the message is read in the language active when it is raised.
+    return gettext("This approval link is not valid: it may have been cut short or changed.")
 
 
 class InvalidLink(Exception):
@@ -70,16 +76,23 @@ def approval_link_open(*, token, user):
         claims = signing.loads(token, salt=SALT, max_age=settings.APPROVAL_LINK_MAX_AGE)
     except signing.SignatureExpired:
         days = settings.APPROVAL_LINK_MAX_AGE // 86400
-        raise InvalidLink(
-            f"This approval link has expired (links are valid for {days} days). Decide on the request page instead."
+        message = (
+            ngettext(
+                "This approval link has expired (links are valid for %(days)d day). Decide on the request page "
+                "instead.",
+                "This approval link has expired (links are valid for %(days)d days). Decide on the request page "
+                "instead.",
+                days,
+            )
+            % {"days": days}
             if days
-            else "This approval link has expired. Decide on the request page instead.",
-            status=410,
-        ) from None
+            else gettext("This approval link has expired. Decide on the request page instead.")
+        )
+        raise InvalidLink(message, status=410) from None
     except signing.BadSignature:
-        raise InvalidLink("This approval link is not valid: it may have been cut short or changed.") from None
+        raise InvalidLink(_not_valid()) from None
     if not isinstance(claims, dict) or claims.get("decision") not in DECISIONS:
-        raise InvalidLink("This approval link is not valid: it may have been cut short or changed.")
+        raise InvalidLink(_not_valid())
     procurement_request = (
         ProcurementRequest.objects.visible_to(user)
         .select_related("category", "requester", "department", "currency")
@@ -89,32 +102,41 @@ def approval_link_open(*, token, user):
     if claims.get("user") != user.pk:
         # Nothing about the request: the link was not written for this person.
         raise InvalidLink(
-            "This approval link was sent to someone else. Sign in as the person it was sent to, or decide on "
-            "the request page if you are its approver.",
+            gettext(
+                "This approval link was sent to someone else. Sign in as the person it was sent to, or decide on "
+                "the request page if you are its approver."
+            ),
             procurement_request=procurement_request,
             status=403,
         )
     if procurement_request is None:
-        raise InvalidLink("The request of this approval link no longer exists, or you may not see it.", status=404)
+        raise InvalidLink(
+            gettext("The request of this approval link no longer exists, or you may not see it."), status=404
+        )
+    reference = procurement_request.reference
     if procurement_request.status == Status.PENDING_APPROVAL and not permissions.can_perform(
         user, claims["decision"], procurement_request
     ):
         raise InvalidLink(
-            f"You can no longer decide on {procurement_request.reference}.",
+            gettext("You can no longer decide on %(reference)s.") % {"reference": reference},
             procurement_request=procurement_request,
             status=403,
         )
     if procurement_request.status != Status.PENDING_APPROVAL:
+        status = str(STATUS_LABELS.get(procurement_request.status, procurement_request.status)).lower()
         raise InvalidLink(
-            f"{procurement_request.reference} is already decided: it is "
-            f"{procurement_request.get_status_display().lower()} now. Nothing was changed.",
+            gettext("%(reference)s is already decided: it is %(status)s now. Nothing was changed.")
+            % {"reference": reference, "status": status},
             procurement_request=procurement_request,
             status=409,
         )
     if procurement_request.version != claims.get("version"):
         raise InvalidLink(
-            f"{procurement_request.reference} changed since this link was sent. Look at it again on the request "
-            "page before you decide.",
+            gettext(
+                "%(reference)s changed since this link was sent. Look at it again on the request page before "
+                "you decide."
+            )
+            % {"reference": reference},
             procurement_request=procurement_request,
             status=409,
         )

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views import View
 from django.views.generic import DetailView, ListView
 
@@ -47,6 +48,7 @@ from .models import (
     TeamMembership,
     Watcher,
 )
+from .notifications import PRIORITY_LABELS
 
 
 def home(request):
@@ -432,7 +434,14 @@ class ApprovalLinkView(LoginRequiredMixin, View):
         return self._confirm(request, procurement_request, decision, form, status=400)
 
     def _confirm(self, request, procurement_request, decision, form, status=200):
-        context = {"pr": procurement_request, "decision": decision, "label": ACTION_LABELS[decision], "form": form}
+        if "note" in form.fields:
+            form.fields["note"].label = gettext("Reason") if decision == "reject" else gettext("Note")
+        context = {
+            "pr": procurement_request,
+            "decision": decision,
+            "priority": PRIORITY_LABELS.get(procurement_request.priority, procurement_request.priority),
+            "form": form,
+        }
         return render(request, self.template_name, context, status=status)
 
     def _refused(self, request, invalid, procurement_request=None):

@@ -186,3 +186,21 @@ def test_signing_in_is_needed_and_comes_back_to_the_link(client, pending, head):
     response = client.get(path)
 
     assert response.status_code == 302 and response.url.startswith("/login/?next=/requests/decide/")
+
+
+def test_a_german_approver_gets_the_confirmation_and_the_refusal_in_german(client, pending, head):
+    # given Hannah reads the pages in German (kept in her session, as after her login)
+    client.force_login(head)
+    session = client.session
+    session["language"] = "de"
+    session.save()
+    paths = links(head, pending)
+
+    page = client.get(paths["Reject"]).content.decode()
+    assert f"{pending.reference} ablehnen?" in page and "Begründung des Bedarfs" in page
+    assert "Entschieden wird erst, wenn Sie unten auf die Schaltfläche klicken." in page
+
+    services.procurement_request_approve(procurement_request=pending, actor=head)
+    refusal = client.get(paths["Reject"])
+    assert refusal.status_code == 409
+    assert f"Über {pending.reference} ist bereits entschieden: Status jetzt „genehmigt“" in refusal.content.decode()
