@@ -169,3 +169,31 @@ def test_a_low_score_follow_up_reaches_a_german_manager_in_german(requester, buy
     assert notice.payload["headline"] == f"Niedrige Bewertung (1/5): bei {name} nachfassen"
     assert "Bewertung: 1 – Sehr schlecht" in notice.payload["body"]
     assert "Kommentar: Zu spät" in notice.payload["body"]
+
+
+# --- Digests --------------------------------------------------------------------------------------
+
+
+def test_the_weekly_digest_reaches_a_german_requester_in_german(requester, colleague, buyer):
+    from requests_app import services as request_services
+    from stakeholders.digests import digests_send
+    from stakeholders.models import ScheduledSendKind
+
+    # given Alice reads German and has a request waiting for her answer; Carol keeps English
+    german(requester)
+    chairs = request_services.procurement_request_claim(
+        procurement_request=file_request(requester, title="Stühle"), actor=buyer
+    )
+    request_services.procurement_request_wait_for_requester(procurement_request=chairs, actor=buyer, note="Farbe?")
+    file_request(colleague, title="Chairs")
+
+    # when the Monday digest runs
+    digests_send(kind=ScheduledSendKind.WEEKLY_DIGEST, now=TUESDAY_10)
+
+    to_alice = Notification.objects.get(recipient=requester, kind="weekly_digest", channel=Channel.IN_APP).payload
+    to_carol = Notification.objects.get(recipient=colleague, kind="weekly_digest", channel=Channel.IN_APP).payload
+    assert to_alice["headline"] == "Ihre Woche: 1 offene Anfrage, 1 wartet auf Sie"
+    assert f"Wartet auf Sie:\n- {chairs.reference} Stühle\n  Frage: Farbe?" in to_alice["body"]
+    assert f"- {chairs.reference} Stühle: Wartet auf die anfragende Person" in to_alice["body"]
+    assert to_carol["headline"] == "Your week: 1 open request"
+    assert "Your open requests:" in to_carol["body"]
