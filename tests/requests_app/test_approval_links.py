@@ -204,3 +204,31 @@ def test_a_german_approver_gets_the_confirmation_and_the_refusal_in_german(clien
     refusal = client.get(paths["Reject"])
     assert refusal.status_code == 409
     assert f"Über {pending.reference} ist bereits entschieden: Status jetzt „genehmigt“" in refusal.content.decode()
+
+
+def test_with_approval_emails_turned_off_the_links_are_in_the_app_only(requester, head):
+    from stakeholders.models import NotificationPreference
+
+    NotificationPreference.objects.create(user=head, kind=NotificationKind.APPROVAL, by_email=False)
+
+    procurement_request = file_request(requester, estimated_value=Decimal("6000"), category=CategoryFactory())
+
+    assert set(links(head, procurement_request)) == {"Approve", "Reject"}
+    assert not Notification.objects.filter(recipient=head, channel=Channel.EMAIL).exists()
+
+
+def test_only_someone_who_may_decide_gets_the_links(requester, head, manager):
+    # a manager told of a waiting approval that the head decides gets no links
+    from slas.escalation import Crossing, _Audience, _payload
+    from slas.models import EscalationSubject
+
+    procurement_request = file_request(requester, estimated_value=Decimal("6000"), category=CategoryFactory())
+    crossing = Crossing(procurement_request.pk, EscalationSubject.APPROVAL, 1, (960,))
+
+    for_manager = _payload(
+        crossing, procurement_request, (960,), _Audience(manager, ["procurement manager"]), timezone.now()
+    )
+    for_head = _payload(crossing, procurement_request, (960,), _Audience(head, ["approver"]), timezone.now())
+
+    assert for_manager["actions"] == []
+    assert [action["label"] for action in for_head["actions"]] == ["Approve", "Reject"]
