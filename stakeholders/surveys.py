@@ -300,14 +300,14 @@ def survey_reminders_sweep(*, now=None, batch_size=200) -> SurveySweepResult:
         surveys=_in_locked_batches(
             unanswered,
             order=("sent_at", "pk"),
-            related=("procurement_request", "requester"),
+            related=("procurement_request", "requester__profile"),
             act=lambda rows: _remind_surveys(rows, now=now, held=held()),
             batch_size=batch_size,
         ),
         follow_ups=_in_locked_batches(
             overdue,
             order=("due_at", "pk"),
-            related=("owner", "survey__procurement_request__requester"),
+            related=("owner__profile", "survey__procurement_request__requester"),
             act=lambda rows: _remind_follow_ups(rows, now=now, held=held()),
             batch_size=batch_size,
         ),
