@@ -408,14 +408,14 @@ class ApprovalLinkView(LoginRequiredMixin, View):
             procurement_request, decision, _ = approval_links.approval_link_open(token=token, user=request.user)
         except approval_links.InvalidLink as invalid:
             return self._refused(request, invalid)
-        return self._confirm(request, procurement_request, decision, action_form(decision))
+        return self._confirm(request, procurement_request, decision, self._form(decision))
 
     def post(self, request, token):
         try:
             procurement_request, decision, version = approval_links.approval_link_open(token=token, user=request.user)
         except approval_links.InvalidLink as invalid:
             return self._refused(request, invalid)
-        form = action_form(decision, request.POST)
+        form = self._form(decision, request.POST)
         if form.is_valid():
             try:
                 action_service(decision)(
@@ -433,9 +433,13 @@ class ApprovalLinkView(LoginRequiredMixin, View):
                 return redirect(procurement_request_url(procurement_request))
         return self._confirm(request, procurement_request, decision, form, status=400)
 
+    def _form(self, decision, data=None):
+        form = action_form(decision, data)
+        # In the reader's language, like the rest of this page (set before any bound field is read).
+        form.fields["note"].label = gettext("Reason") if decision == "reject" else gettext("Note")
+        return form
+
     def _confirm(self, request, procurement_request, decision, form, status=200):
-        if "note" in form.fields:
-            form.fields["note"].label = gettext("Reason") if decision == "reject" else gettext("Note")
         context = {
             "pr": procurement_request,
             "decision": decision,

@@ -199,6 +199,9 @@ def test_a_german_approver_gets_the_confirmation_and_the_refusal_in_german(clien
     page = client.get(paths["Reject"]).content.decode()
     assert f"{pending.reference} ablehnen?" in page and "Begründung des Bedarfs" in page
     assert "Entschieden wird erst, wenn Sie unten auf die Schaltfläche klicken." in page
+    # and a missing reason comes back beside its (German) label
+    error = client.post(paths["Reject"], {"note": ""}).content.decode()
+    assert "Begründung<span" in error and "Dieses Feld ist zwingend erforderlich." in error
 
     services.procurement_request_approve(procurement_request=pending, actor=head)
     refusal = client.get(paths["Reject"])
