@@ -16,22 +16,18 @@ The request's own receipt (`received`) is the desk's acknowledgement to the requ
 the one notice that goes to the actor.
 """
 
-import html
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import formats, timezone, translation
-from django.utils.html import linebreaks
-from django.utils.translation import gettext, gettext_lazy
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
-from stakeholders.models import Channel, Notification, NotificationKind, profile_for
-from stakeholders.services import email_wanted, notifications_create
+from stakeholders.models import Channel, Notification, NotificationKind
+from stakeholders.services import email_wanted, notice_payload, notifications_create
 
 from . import permissions
 from .models import Watcher
@@ -129,6 +125,20 @@ PUBLIC_KINDS = frozenset(
 # The words a notice takes from the models, in the recipient's language. The models' own labels stay
 # untranslated: they are also written into timeline notes, which must not follow the actor's language.
 METRIC_LABELS = {"first_response": gettext_lazy("First response"), "resolution": gettext_lazy("Resolution")}
+STATUS_LABELS = {
+    "submitted": gettext_lazy("Submitted"),
+    "pending_approval": gettext_lazy("Pending approval"),
+    "approved": gettext_lazy("Approved"),
+    "rejected": gettext_lazy("Rejected"),
+    "assigned": gettext_lazy("Assigned"),
+    "in_progress": gettext_lazy("In progress"),
+    "waiting_for_requester": gettext_lazy("Waiting for requester"),
+    "waiting_for_supplier": gettext_lazy("Waiting for supplier"),
+    "ordered": gettext_lazy("Ordered"),
+    "completed": gettext_lazy("Completed"),
+    "closed": gettext_lazy("Closed"),
+    "cancelled": gettext_lazy("Cancelled"),
+}
 PRIORITY_LABELS = {
     "low": gettext_lazy("Low"),
     "normal": gettext_lazy("Normal"),
@@ -142,47 +152,9 @@ def person(user):
     return (user.get_full_name() or user.username) if user is not None else gettext_lazy("the service desk")
 
 
-def _render(kind, context):
-    """(headline, summary text, summary HTML) of one notice, in the active language and time zone.
-
-    The template is rendered with autoescaping, once for the headline and once for the summary: the
-    HTML keeps the escaped text (with line breaks), the plain text unescapes it.
-    """
-    template = f"stakeholders/notifications/{kind}.html"
-    headline = render_to_string(template, {**context, "part": "headline"})
-    summary = render_to_string(template, {**context, "part": "summary"})
-    summary = re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in summary.strip().splitlines()))
-    return html.unescape(" ".join(headline.split())), html.unescape(summary), linebreaks(summary)
-
-
 def request_link(procurement_request):
     path = reverse("requests_app:detail", kwargs={"reference": procurement_request.reference})
     return path, settings.SITE_URL.rstrip("/") + path
-
-
-def _payload(kind, context, recipient, role, *, path, url, reference, title, now):
-    """One recipient's notice, written in their language and time zone, whatever the actor's page was in:
-    the recipient is not the actor. Their profile must come with them (select_related), not one query each."""
-    profile = profile_for(recipient)
-    zone, language = profile.zone, profile.language_code
-    with timezone.override(zone), translation.override(language):
-        headline, summary, summary_html = _render(kind, {**context, "recipient": recipient, "role": role})
-        open_line = gettext("Open: %(url)s") % {"url": url}
-        when = formats.date_format(timezone.localtime(now, zone), "D d M Y, H:i T")
-    return {
-        "subject": f"[{reference}] {headline}" if reference else headline,
-        "headline": headline,
-        "body": "\n".join([summary, "", open_line]),
-        "summary": summary,
-        "summary_html": summary_html,
-        "path": path,
-        "url": url,
-        "reference": reference,
-        "title": title,
-        "time_zone": zone.key,
-        "language": language,
-        "when": when,
-    }
 
 
 def _outbox(planned, *, kinds, procurement_request, now):
@@ -242,13 +214,11 @@ def notices_write(*, procurement_request, events, now=None) -> list[Notification
             if not roles:
                 continue
             context = {**base, **event.context, "actor": event.actor, "actor_name": person(event.actor)}
-            payload = _payload(
+            payload = notice_payload(
                 event.kind,
-                context,
+                {**context, "role": roles[0]},
                 user,
-                roles[0],
                 path=path,
-                url=url,
                 reference=procurement_request.reference,
                 title=procurement_request.title,
                 now=now,
@@ -288,7 +258,7 @@ def buyer_away_notices_write(*, buyer, actor, away_until, open_count, now=None) 
         (
             lead,
             Kind.BUYER_AWAY,
-            _payload(Kind.BUYER_AWAY, context, lead, "team lead", path=path, url=url, reference="", title="", now=now),
+            notice_payload(Kind.BUYER_AWAY, {**context, "role": "team lead"}, lead, path=path, now=now),
         )
         for lead in leads
     ]

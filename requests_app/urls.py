@@ -19,6 +19,7 @@ urlpatterns = [
     path("routing/rules/<int:pk>/delete/", views.RoutingRuleDeleteView.as_view(), name="routing_rule_delete"),
     path("routing/rules/<int:pk>/move/", views.RoutingRuleMoveView.as_view(), name="routing_rule_move"),
     path("availability/", views.AvailabilityView.as_view(), name="availability"),
+    path("decide/<str:token>/", views.ApprovalLinkView.as_view(), name="approval_link"),
     # The buyer queue: fixed names first, then the views declared in requests_app.queue.QUEUE_VIEWS.
     path("queue/", RedirectView.as_view(pattern_name="home"), name="queue_home"),
     path("queue/bulk/", views.QueueBulkView.as_view(), name="queue_bulk"),

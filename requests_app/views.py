@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views import View
 from django.views.generic import DetailView, ListView
 
@@ -20,7 +21,7 @@ from stakeholders import satisfaction
 from stakeholders.models import profile_for
 from stakeholders.roles import ASSIGN, SUBMIT, VIEW_ALL, WORK, perm_name
 
-from . import permissions, queue, routing, services
+from . import approval_links, permissions, queue, routing, services
 from .forms import (
     AvailabilityForm,
     BulkActionForm,
@@ -47,6 +48,7 @@ from .models import (
     TeamMembership,
     Watcher,
 )
+from .notifications import PRIORITY_LABELS
 
 
 def home(request):
@@ -390,6 +392,65 @@ class RequestActionView(LoginRequiredMixin, View):
         context = detail_context(request, procurement_request, action_forms={self.action: form})
         context["open_action"] = self.action
         return render(request, "requests_app/request_detail.html", context, status=400)
+
+
+class ApprovalLinkView(LoginRequiredMixin, View):
+    """The page a one-click approval link opens (approval_links.py): the request in brief and one button.
+
+    GET only shows; the POST decides through the same service as the request page, expecting the version
+    the link was written for. A link that cannot be used says why, with a way to the request page.
+    """
+
+    template_name = "requests_app/approval_link.html"
+
+    def get(self, request, token):
+        try:
+            procurement_request, decision, _ = approval_links.approval_link_open(token=token, user=request.user)
+        except approval_links.InvalidLink as invalid:
+            return self._refused(request, invalid)
+        return self._confirm(request, procurement_request, decision, self._form(decision))
+
+    def post(self, request, token):
+        try:
+            procurement_request, decision, version = approval_links.approval_link_open(token=token, user=request.user)
+        except approval_links.InvalidLink as invalid:
+            return self._refused(request, invalid)
+        form = self._form(decision, request.POST)
+        if form.is_valid():
+            try:
+                action_service(decision)(
+                    procurement_request=procurement_request,
+                    actor=request.user,
+                    note=form.cleaned_data.get("note", ""),
+                    expected_version=version,
+                )
+            except (services.ActionNotAllowed, PermissionDenied) as error:
+                return self._refused(request, approval_links.InvalidLink(str(error), status=409), procurement_request)
+            except ValidationError as error:
+                apply_service_errors(form, error)
+            else:
+                messages.success(request, f"{procurement_request.reference} {ACTION_DONE[decision]}.")
+                return redirect(procurement_request_url(procurement_request))
+        return self._confirm(request, procurement_request, decision, form, status=400)
+
+    def _form(self, decision, data=None):
+        form = action_form(decision, data)
+        # In the reader's language, like the rest of this page (set before any bound field is read).
+        form.fields["note"].label = gettext("Reason") if decision == "reject" else gettext("Note")
+        return form
+
+    def _confirm(self, request, procurement_request, decision, form, status=200):
+        context = {
+            "pr": procurement_request,
+            "decision": decision,
+            "priority": PRIORITY_LABELS.get(procurement_request.priority, procurement_request.priority),
+            "form": form,
+        }
+        return render(request, self.template_name, context, status=status)
+
+    def _refused(self, request, invalid, procurement_request=None):
+        context = {"refusal": invalid.message, "pr": invalid.procurement_request or procurement_request}
+        return render(request, self.template_name, context, status=invalid.status)
 
 
 class ExpectedDateView(LoginRequiredMixin, View):

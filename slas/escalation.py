@@ -9,9 +9,10 @@ minute sweep finds it in SQL. When a crossing fires, `escalations_record` writes
 `EscalationEvent` per threshold (a unique constraint makes that exactly once), the notices (the
 outbox, `stakeholders.Notification`) and a timeline line, all in the transaction of the change.
 
-Extension points kept to one function each, for what other branches add:
-`recipients_for` (teams and team leads: `procurement_request.team` and its `lead`) and
-`recipient_time_zone` (a person's own time zone: `user.profile.time_zone`).
+Who is told is one function, `recipients_for` (teams and team leads: `procurement_request.team` and its
+`lead`). Each notice is written from its kind's template (templates/stakeholders/notifications/), in the
+recipient's language and time zone (`stakeholders.services.notice_payload`); an approver's carries the
+one-click Approve and Reject links (requests_app/approval_links.py).
 """
 
 import functools
@@ -24,7 +25,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import lazy
+from django.utils.text import format_lazy, get_text_list
+from django.utils.translation import gettext, gettext_lazy
 
 from .models import EscalationEvent, EscalationStep, EscalationSubject, Metric, StepKind
 
@@ -110,6 +114,7 @@ def users_with_permission(codename):
             | Q(user_permissions__codename=codename, user_permissions__content_type__app_label="requests_app")
         )
         .distinct()
+        .select_related("profile")  # notices are written in each person's language and time zone
         .order_by("pk")
     )
 
@@ -167,12 +172,6 @@ def recipients_for(step, procurement_request, *, staff=None) -> list[tuple[objec
     return [(user, role) for user, role in pairs if user is not None and user.is_active]
 
 
-def recipient_time_zone(user) -> str:
-    """The IANA zone a person reads times in: their profile's, when profiles exist, else the desk's."""
-    profile = getattr(user, "profile", None)
-    return getattr(profile, "time_zone", None) or settings.TIME_ZONE
-
-
 # --- Recording ----------------------------------------------------------------------------------
 
 
@@ -209,10 +208,37 @@ def _notice_kind(subject, threshold):
     return NotificationKind.SLA_BREACH if threshold >= BREACH_PERCENT else NotificationKind.SLA_WARNING
 
 
+# The words of an escalation notice, lazy: written in each recipient's language (and, on the timeline, the desk's).
+METRIC_TIME = {
+    Metric.FIRST_RESPONSE: gettext_lazy("first response time"),
+    Metric.RESOLUTION: gettext_lazy("resolution time"),
+}
+ROLE_LABELS = {
+    "assignee": gettext_lazy("assignee"),
+    "buyer": gettext_lazy("buyer"),
+    "team lead": gettext_lazy("team lead"),
+    "procurement manager": gettext_lazy("procurement manager"),
+    "approver": gettext_lazy("approver"),
+    "department head": gettext_lazy("department head"),
+    "requester": gettext_lazy("requester"),
+}
+CAUSE_LABELS = {"goal changed": gettext_lazy("goal changed")}
+
+
+def _and(words):
+    return get_text_list([str(word) for word in words], gettext("and"))
+
+
+# Joined only when rendered, in the language active then.
+and_lazy = lazy(_and, str)
+
+
 def threshold_label(subject, threshold):
     if subject in (EscalationSubject.UNCLAIMED, EscalationSubject.APPROVAL):
         return business_words(threshold * 60)
-    return f"{threshold} %" if threshold > 0 else f"{-threshold} min before due"
+    if threshold > 0:
+        return f"{threshold} %"
+    return format_lazy(gettext_lazy("{minutes} min before due"), minutes=-threshold)
 
 
 def business_words(seconds):
@@ -221,86 +247,86 @@ def business_words(seconds):
     return business_duration(seconds)
 
 
-def _and(words):
-    words = list(words)
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+def notice_context(crossing, procurement_request, new_thresholds, roles=()):
+    """What the kind's template (templates/stakeholders/notifications/<kind>.html) needs: numbers, the
+    request, and lazy words; rendered per recipient in their language and time zone."""
+    from requests_app.notifications import METRIC_LABELS, PRIORITY_LABELS, STATUS_LABELS, person
+
+    threshold = new_thresholds[-1]
+    clock = crossing.clock
+    context = {
+        "procurement_request": procurement_request,
+        "reference": procurement_request.reference,
+        "subject": crossing.subject,
+        "threshold": threshold,
+        "waited": business_words(max(threshold, 0) * 60),
+        "priority": PRIORITY_LABELS.get(procurement_request.priority, procurement_request.priority),
+        "status": STATUS_LABELS.get(procurement_request.status, procurement_request.status),
+        "assignee_name": person(procurement_request.assignee) if procurement_request.assignee_id else "",
+        "roles": and_lazy([ROLE_LABELS.get(role, role) for role in roles]),
+        "approval_links": False,
+    }
+    if clock is not None:
+        left = clock.goal_seconds - clock.elapsed_business
+        context.update(
+            clock=clock,
+            metric_time=METRIC_TIME.get(clock.metric, clock.metric),
+            metric_label=METRIC_LABELS.get(clock.metric, clock.metric),
+            goal=business_words(clock.goal_seconds),
+            used=math.floor(100 * clock.elapsed_business / clock.goal_seconds),
+            left=business_words(max(left, 0)),
+            overdue=business_words(max(-left, 0)),
+        )
+    if len(new_thresholds) > 1:
+        context["passed"] = and_lazy([threshold_label(crossing.subject, key) for key in new_thresholds])
+        context["cause"] = CAUSE_LABELS.get(crossing.cause, crossing.cause)
+    return context
 
 
 def headline(crossing, procurement_request, threshold):
-    """The notice's one line, without the reference: '75 % of the resolution time used — 2 h left'."""
-    subject = crossing.subject
-    if subject == EscalationSubject.UNCLAIMED:
-        return f"Nobody has claimed this request for {business_words(threshold * 60)} of business time"
-    if subject == EscalationSubject.APPROVAL:
-        if threshold == 0:
-            return f"Your approval is needed: {procurement_request.title}"
-        return f"Still waiting for approval after {business_words(threshold * 60)} of business time"
-    clock = crossing.clock
-    metric = Metric(subject).label.lower()
-    left = clock.goal_seconds - clock.elapsed_business
-    if threshold < 0 or threshold < BREACH_PERCENT:
-        used = f"{threshold} % of the {metric} time used" if threshold > 0 else f"The {metric} time runs out soon"
-        return f"{used} — {business_words(max(left, 0))} left"
-    if threshold == BREACH_PERCENT:
-        return f"The {metric} time is used up — SLA breached"
-    return f"{threshold} % of the {metric} time used — overdue by {business_words(-left)}"
+    """The notice's one line, without the reference: '75 % of the resolution time used — 2 h left' (in the
+    active language), from the kind's template."""
+    from stakeholders.services import notice_headline
+
+    kind = _notice_kind(crossing.subject, threshold)
+    return notice_headline(kind, notice_context(crossing, procurement_request, (threshold,)))
+
+
+def _payload(crossing, procurement_request, new_thresholds, audience, now):
+    """The notice for this recipient, in their language and time zone; an approver also gets the one-click
+    Approve and Reject links (requests_app/approval_links.py)."""
+    from requests_app import permissions
+    from requests_app.approval_links import approval_link_actions
+    from stakeholders.services import notice_payload
+
+    context = notice_context(crossing, procurement_request, new_thresholds, audience.roles)
+    actions = []
+    if crossing.subject == EscalationSubject.APPROVAL and permissions.can_perform(
+        audience.user, "approve", procurement_request
+    ):
+        actions = approval_link_actions(procurement_request=procurement_request, approver=audience.user)
+        context["approval_links"] = True
+    path = reverse("requests_app:detail", kwargs={"reference": procurement_request.reference})
+    payload = notice_payload(
+        _notice_kind(crossing.subject, new_thresholds[-1]),
+        context,
+        audience.user,
+        path=path,
+        reference=procurement_request.reference,
+        title=procurement_request.title,
+        actions=actions,
+        now=now,
+    )
+    return {
+        **payload,
+        "subject_kind": crossing.subject,
+        "thresholds": list(new_thresholds),
+        "written_at": now.isoformat(),
+    }
 
 
 def _local(moment, zone):
     return timezone.localtime(moment, ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M")
-
-
-def _payload(crossing, procurement_request, new_thresholds, audience, now, *, preferences_url):
-    """Subject, text and link of the notice, written for this recipient (times in their zone)."""
-    threshold = new_thresholds[-1]
-    line = headline(crossing, procurement_request, threshold)
-    path = reverse("requests_app:detail", kwargs={"reference": procurement_request.reference})
-    url = settings.SITE_URL.rstrip("/") + path
-    zone = recipient_time_zone(audience.user)
-    lines = [
-        line + ".",
-        "",
-        f"Request: {procurement_request.reference} — {procurement_request.title}",
-        f"Department: {procurement_request.department} · Priority: {procurement_request.get_priority_display()}"
-        f" · Status: {procurement_request.get_status_display()}",
-    ]
-    clock = crossing.clock
-    if clock is not None:
-        used = math.floor(100 * clock.elapsed_business / clock.goal_seconds)
-        lines.append(
-            f"Clock: {Metric(clock.metric).label} — goal {business_words(clock.goal_seconds)} of business time, "
-            f"{used} % used"
-        )
-        if clock.due_at is not None:
-            lines.append(f"Due: {_local(clock.due_at, zone)} ({zone})")
-    if len(new_thresholds) > 1:
-        passed = _and(threshold_label(crossing.subject, key) for key in new_thresholds)
-        why = f" ({crossing.cause})" if crossing.cause else ""
-        lines.append(f"Passed at once{why}: {passed}; this is the one notice for them.")
-    assignee = procurement_request.assignee
-    lines.append(f"Assigned to: {assignee.get_full_name() or assignee.username}" if assignee else "Not assigned yet.")
-    if crossing.subject == EscalationSubject.APPROVAL:
-        # One click to the decision: the request page opens at its approve / reject forms.
-        lines.append(f"Approve or reject: {url}#actions")
-    lines += [
-        "",
-        f"You are told as: {_and(audience.roles)}.",
-        f"Open the request: {url}",
-        "",
-        "— Procurement Service Desk. Which notices you get by e-mail: " + preferences_url,
-    ]
-    return {
-        "subject": f"[{procurement_request.reference}] {line}",
-        "headline": line,
-        "body": "\n".join(lines),
-        "path": path,
-        "url": url,
-        "reference": procurement_request.reference,
-        "subject_kind": crossing.subject,
-        "thresholds": list(new_thresholds),
-        "time_zone": zone,
-        "written_at": now.isoformat(),
-    }
 
 
 def _people(audiences):
@@ -398,7 +424,6 @@ def escalations_record(*, crossings, now) -> list[EscalationEvent]:
     manager_ids = {manager.pk for manager in staff.managers} if NotificationKind.SLA_BREACH in kinds else set()
 
     notifications, timeline = [], []
-    preferences_url = settings.SITE_URL.rstrip("/") + reverse("stakeholders:preferences")
     for (crossing, new, top), audiences in zip(plans, audiences_by_plan, strict=True):
         procurement_request = requests[crossing.procurement_request_id]
         kind = _notice_kind(crossing.subject, new[-1])
@@ -406,7 +431,7 @@ def escalations_record(*, crossings, now) -> list[EscalationEvent]:
         held_until = crossing.calendar.next_opening(now) if quiet else None
         for audience in audiences:
             audience.by_email &= bool(audience.user.email) and wants_email(audience.user.pk, kind)
-            payload = _payload(crossing, procurement_request, new, audience, now, preferences_url=preferences_url)
+            payload = _payload(crossing, procurement_request, new, audience, now)
             common = {
                 "recipient": audience.user,
                 "kind": kind,
@@ -424,11 +449,13 @@ def escalations_record(*, crossings, now) -> list[EscalationEvent]:
         if crossing.subject == EscalationSubject.APPROVAL and new == (0,):
             continue  # asking the approver is no escalation: the status line already says who decides
         told = [audience for audience in audiences if audience.in_app or audience.by_email]
-        line = headline(crossing, procurement_request, new[-1])
-        if len(new) > 1:
-            passed = _and(threshold_label(crossing.subject, threshold) for threshold in new)
-            line += f" ({passed} passed at once{', ' + crossing.cause if crossing.cause else ''}: one notice)"
-        note = f"{line}: told {_people(told)}." if told else f"{line}: nobody to tell."
+        # The timeline is written once, for everyone: in the desk's language, like its other lines.
+        with translation.override(settings.LANGUAGE_CODE):
+            line = headline(crossing, procurement_request, new[-1])
+            if len(new) > 1:
+                passed = _and(threshold_label(crossing.subject, threshold) for threshold in new)
+                line += f" ({passed} passed at once{', ' + crossing.cause if crossing.cause else ''}: one notice)"
+            note = f"{line}: told {_people(told)}." if told else f"{line}: nobody to tell."
         timeline.append(
             RequestEvent(
                 procurement_request=procurement_request,

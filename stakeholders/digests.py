@@ -27,7 +27,7 @@ from slas.dashboard import Period, Scope, fairness
 from .models import Channel, Department, Notification, NotificationKind, ScheduledSend, ScheduledSendKind
 from .relations import desk_calendar, email_held_until
 from .selectors import department_scorecards, manager_summary, weekly_digests
-from .services import email_wanted, notifications_create
+from .services import email_wanted, notice_payload, notifications_create
 
 
 def period_start(kind, today: date) -> date:
@@ -39,10 +39,10 @@ def period_start(kind, today: date) -> date:
 
 @dataclass(frozen=True)
 class Digest:
-    """What one person is sent: a subject, the lines of the text, and the page it opens."""
+    """What one person is sent: what the digest's template (templates/stakeholders/notifications/<kind>.html)
+    needs, and the page it opens. Written in each person's language and time zone."""
 
-    subject: str
-    lines: list
+    context: dict
     path: str
 
 
@@ -62,7 +62,12 @@ def digests_send(*, kind, now=None, batch_size=200) -> int:
         with transaction.atomic():
             # Read again under the lock: a person another run reached meanwhile is left out. No-key
             # locks: other writes that merely refer to these people (their notices) are not blocked.
-            people = list(due.select_for_update(skip_locked=True, no_key=True).filter(pk__in=candidates))
+            # Their profiles come along (not locked): the digests are written in each one's language.
+            people = list(
+                due.select_for_update(skip_locked=True, no_key=True, of=("self",))
+                .filter(pk__in=candidates)
+                .select_related("profile")
+            )
             digests = _CONTENT[kind](people=people, now=now, period_start=start)
             pure_calendar = pure_calendar or desk_calendar()
             _send(kind, digests, people=people, now=now, period_start=start, pure_calendar=pure_calendar)
@@ -90,15 +95,7 @@ def _send(kind, digests, *, people, now, period_start, pure_calendar):
         digest = digests.get(user.pk)
         if digest is None:
             continue
-        url = settings.SITE_URL.rstrip("/") + digest.path
-        body = [digest.subject + ".", "", *digest.lines, "", f"Open it: {url}"]
-        payload = {
-            "subject": digest.subject,
-            "headline": digest.subject,
-            "body": "\n".join(body),
-            "path": digest.path,
-            "url": url,
-        }
+        payload = notice_payload(notification_kind, digest.context, user, path=digest.path, now=now)
         common = {"recipient": user, "kind": notification_kind, "payload": payload}
         notices.append(Notification(channel=Channel.IN_APP, **common))
         if user.email and wants_email(user.pk, notification_kind):
@@ -108,10 +105,6 @@ def _send(kind, digests, *, people, now, period_start, pure_calendar):
 
 def _people():
     return get_user_model().objects.filter(is_active=True)
-
-
-def _day(value):
-    return f"{value:%a %d %b %Y}"
 
 
 # --- 1. The weekly digest to requesters -----------------------------------------------------------
@@ -125,26 +118,12 @@ def _requesters(now):
 
 def _weekly_digests(*, people, now, period_start):
     requests = weekly_digests(requester_ids=[user.pk for user in people])
-    digests = {}
-    for user_id, rows in requests.items():
-        waiting = [row for row in rows if row.question is not None]
-        lines = []
-        if waiting:
-            lines.append("Waiting for you:")
-            for row in waiting:
-                lines.append(f"- {row.reference} {row.title}")
-                lines.append(f"  Question: {row.question or '(see the request)'}")
-            lines.append("")
-        lines.append("Your open requests:")
-        for row in rows:
-            expected = f", expected {_day(row.expected_on)}" if row.expected_on else ""
-            lines.append(f"- {row.reference} {row.title}: {row.status}{expected}")
-        count = len(rows)
-        subject = f"Your week: {count} open request{'s' if count != 1 else ''}"
-        if waiting:
-            subject += f", {len(waiting)} waiting for you"
-        digests[user_id] = Digest(subject, lines, reverse("requests_app:mine"))
-    return digests
+    return {
+        user_id: Digest(
+            {"rows": rows, "waiting": [row for row in rows if row.question is not None]}, reverse("requests_app:mine")
+        )
+        for user_id, rows in requests.items()
+    }
 
 
 # --- 2. The monthly scorecard to department heads ------------------------------------------------
@@ -164,43 +143,36 @@ def _scorecards(*, people, now, period_start):
     # The month before the period's: the scorecard of the 1st of April is March's.
     end = period_start
     start = (end - timedelta(days=1)).replace(day=1)
-    month = f"{start:%B %Y}"
     scorecards = department_scorecards(
         head_ids=[user.pk for user in people], start=_midnight(start), end=_midnight(end)
     )
+    today = timezone.localdate(now)
     digests = {}
     for head_id, cards in scorecards.items():
-        lines = []
-        for card in cards:
-            lines += _scorecard_lines(card, month=month, today=timezone.localdate(now))
-        names = ", ".join(card.department.name for card in cards)
-        digests[head_id] = Digest(f"{names}: scorecard for {month}", lines[:-1], scorecard_path(cards[0].department))
+        context = {
+            "month": start,
+            "names": ", ".join(card.department.name for card in cards),
+            "cards": [_scorecard_card(card, today=today) for card in cards],
+        }
+        digests[head_id] = Digest(context, scorecard_path(cards[0].department))
     return digests
 
 
-def _scorecard_lines(card, *, month, today):
-    lines = [f"{card.department.name}, {month}", "Promised and delivered (SLA goals met):"]
-    for outcome in card.outcomes:
-        if outcome.measured:
-            lines.append(f"- {outcome.metric}: {outcome.met} of {outcome.measured} met ({outcome.percent} %)")
-        else:
-            lines.append(f"- {outcome.metric}: nothing measured")
-    lines.append(f"Requests completed: {card.delivered}")
-    lines.append(f"Open now: {card.open_requests}, {card.at_risk} at risk, {card.breached} breached")
-    csat = card.csat
-    if csat.answered:
-        lines.append(
-            f"Satisfaction: {csat.average:.1f} of 5 from {csat.answered} answer{'s' if csat.answered != 1 else ''}"
-            f" ({csat.response_percent} % of {csat.sent} surveys answered)"
-        )
-    else:
-        lines.append(f"Satisfaction: no answer ({csat.sent} surveys sent)")
-    lines.append(f"Open action items: {len(card.action_items)}")
-    for item in card.action_items:
-        overdue = " (overdue)" if item.due_on < today else ""
-        lines.append(f"- {item.title}: {_name(item.owner)}, due {_day(item.due_on)}{overdue}")
-    lines += [f"Scorecard: {settings.SITE_URL.rstrip('/')}{scorecard_path(card.department)}", ""]
-    return lines
+def _scorecard_card(card, *, today):
+    return {
+        "department": card.department,
+        "outcomes": card.outcomes,
+        "delivered": card.delivered,
+        "open_requests": card.open_requests,
+        "at_risk": card.at_risk,
+        "breached": card.breached,
+        "csat": card.csat,
+        "items": [
+            {"title": item.title, "owner": _name(item.owner), "due_on": item.due_on, "overdue": item.due_on < today}
+            for item in card.action_items
+        ],
+        "url": settings.SITE_URL.rstrip("/") + scorecard_path(card.department),
+    }
 
 
 def _midnight(day):
@@ -222,40 +194,45 @@ def _managers(now):
 def _manager_summaries(*, people, now, period_start):
     since = now - timedelta(days=7)
     summary = manager_summary(now=now, since=since, low_at=settings.SURVEY_FOLLOW_UP_AT)
-    lines = [f"Breached now: {summary.breached}"]
-    lines += [_request_line(request) for request in summary.breached_requests]
-    lines.append(f"At risk now: {summary.at_risk}")
-    lines += [_request_line(request) for request in summary.at_risk_requests]
-    lines.append(f"Low scores this week: {len(summary.low_scores)}")
-    for survey in summary.low_scores:
-        buyer = _name(survey.buyer) if survey.buyer else "no buyer"
-        comment = f": “{survey.comment}”" if survey.comment else ""
-        lines.append(
-            f"- {survey.procurement_request.reference} ({survey.department.name}, {buyer})"
-            f" rated {survey.rating}{comment}"
-        )
     # Fairness over the dashboard's default period: a week is too few requests to compare departments.
     flagged = fairness(Scope(Period.last_days(FAIRNESS_DAYS, today=timezone.localdate(now)))).flagged
-    lines.append(f"Departments treated differently (last {FAIRNESS_DAYS} days): {len(flagged)}")
-    lines += [f"- {row.name}: {'; '.join(row.flags)}" for row in flagged]
-    lines.append(f"Follow-ups open: {summary.open_follow_ups}, {summary.overdue_follow_ups} overdue")
-    for follow_up in summary.follow_ups:
-        overdue = " (overdue)" if follow_up.due_at <= now else ""
-        lines.append(
-            f"- {follow_up.survey.procurement_request.reference}: {_name(follow_up.owner)}, "
-            f"due {_day(timezone.localtime(follow_up.due_at))}{overdue}"
-        )
-    subject = (
-        f"Procurement this week: {summary.breached} breached, {summary.at_risk} at risk,"
-        f" {len(summary.low_scores)} low score{'s' if len(summary.low_scores) != 1 else ''}"
-    )
+    context = {
+        "summary": summary,
+        "breached": [_request_row(request) for request in summary.breached_requests],
+        "at_risk": [_request_row(request) for request in summary.at_risk_requests],
+        "low_scores": [
+            {
+                "reference": survey.procurement_request.reference,
+                "department": survey.department.name,
+                "buyer": _name(survey.buyer) if survey.buyer else "",
+                "rating": survey.rating,
+                "comment": survey.comment,
+            }
+            for survey in summary.low_scores
+        ],
+        "days": FAIRNESS_DAYS,
+        "flagged": flagged,
+        "follow_ups": [
+            {
+                "reference": follow_up.survey.procurement_request.reference,
+                "owner": _name(follow_up.owner),
+                "due_at": follow_up.due_at,
+                "overdue": follow_up.due_at <= now,
+            }
+            for follow_up in summary.follow_ups
+        ],
+    }
     path = reverse("requests_app:queue", kwargs={"view": "breached"})
-    return {user.pk: Digest(subject, lines, path) for user in people}
+    return {user.pk: Digest(context, path) for user in people}
 
 
-def _request_line(procurement_request):
-    assignee = _name(procurement_request.assignee) if procurement_request.assignee else "unassigned"
-    return f"- {procurement_request.reference} {procurement_request.title} ({assignee})"
+def _request_row(procurement_request):
+    assignee = procurement_request.assignee
+    return {
+        "reference": procurement_request.reference,
+        "title": procurement_request.title,
+        "assignee": _name(assignee) if assignee else "",
+    }
 
 
 def _name(user):

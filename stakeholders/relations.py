@@ -35,7 +35,7 @@ from .models import (
     ServiceAgreement,
 )
 from .permissions import can_manage_relations, can_sign_off, can_update_action_item
-from .services import email_wanted, notifications_create
+from .services import email_wanted, notice_payload, notifications_create
 
 
 def _require_manager(actor):
@@ -51,18 +51,20 @@ def department_url(department, *, absolute=False):
 # --- Notices ------------------------------------------------------------------------------------
 
 
-def relation_notices(*, recipients, kind, subject, lines, path, not_before=None) -> list[Notification]:
-    """Unsaved in-app and e-mail notices about a department (no request): one each per person.
+def relation_notices(
+    *, recipients, kind, context, path, template=None, not_before=None, now=None
+) -> list[Notification]:
+    """Unsaved in-app and e-mail notices about a department (no request): one each per person, written from
+    the kind's template (or `template`) in their language and time zone.
 
-    The e-mail is left out for people without an address or who turned that kind off.
+    The e-mail is left out for people without an address or who turned that kind off. Their profiles
+    should come with them (select_related), not one query each.
     """
-    url = settings.SITE_URL.rstrip("/") + path
-    body = [subject + ".", "", *lines, "", f"Open it: {url}"]
-    payload = {"subject": subject, "headline": subject, "body": "\n".join(body), "path": path, "url": url}
     recipients = list({user.pk: user for user in recipients if user.is_active}.values())
     wants_email = email_wanted(user_ids=[user.pk for user in recipients], kinds=[kind])
     notices = []
     for user in recipients:
+        payload = notice_payload(template or kind, context, user, path=path, now=now)
         notices.append(Notification(recipient=user, kind=kind, channel=Channel.IN_APP, payload=payload))
         if user.email and wants_email(user.pk, kind):
             notices.append(
@@ -173,7 +175,10 @@ def department_staff(department):
     """The department's active people: its members and its head."""
     people = get_user_model().objects.filter(is_active=True)
     return list(
-        people.filter(Q(membership__department=department) | Q(headed_departments=department)).distinct().order_by("pk")
+        people.filter(Q(membership__department=department) | Q(headed_departments=department))
+        .distinct()
+        .select_related("profile")
+        .order_by("pk")
     )
 
 
@@ -197,19 +202,15 @@ def meeting_outcomes_publish(*, meeting, actor, summary, now=None) -> Meeting:
 
     department = meeting.department
     items = list(meeting.action_items.select_related("owner").order_by("due_on", "pk"))
-    lines = [summary, ""]
-    if meeting.decisions:
-        lines += ["Decisions:", meeting.decisions, ""]
-    if items:
-        lines.append("Action items:")
-        lines += [f"- {item.title} — {_name(item.owner)}, due {item.due_on:%d %b %Y}" for item in items]
+    for item in items:
+        item.owner_name = _name(item.owner)
     notifications_create(
         notifications=relation_notices(
             recipients=department_staff(department),
             kind=NotificationKind.MEETING_OUTCOMES,
-            subject=f"{department.name}: outcomes of “{meeting.title}” ({_day(meeting.starts_at)})",
-            lines=lines,
+            context={"department": department, "meeting": meeting, "items": items},
             path=department_url(department),
+            now=now,
         ),
         now=now,
     )
@@ -225,10 +226,6 @@ def _plan_next(meeting, *, actor, now):
     while starts_at < now:
         starts_at = add_months(starts_at, schedule.every_months)
     return meeting_plan(department=meeting.department, actor=actor, title=schedule.title, starts_at=starts_at, now=now)
-
-
-def _day(moment):
-    return f"{timezone.localdate(moment):%d %b %Y}"
 
 
 def _name(user):
@@ -323,7 +320,7 @@ def relations_reminders_sweep(*, now=None, batch_size=200) -> SweepResult:
             items = list(
                 overdue.select_for_update(skip_locked=True, of=("self",))
                 .filter(pk__in=candidates)
-                .select_related("owner", "meeting__department")
+                .select_related("owner__profile", "meeting__department")
             )
             pure_calendar = pure_calendar or desk_calendar()
             _remind_action_items(items, now=now, pure_calendar=pure_calendar)
@@ -379,14 +376,10 @@ def _remind_action_items(items, *, now, pure_calendar):
         notices += relation_notices(
             recipients=[item.owner],
             kind=NotificationKind.ACTION_ITEM,
-            subject=f"Action item overdue: {item.title}",
-            lines=[
-                f"Due: {item.due_on:%a %d %b %Y}",
-                f"From: {meeting.title} with {meeting.department.name} ({_day(meeting.starts_at)})",
-                "Mark it done on the meeting page, or agree a new date.",
-            ],
+            context={"item": item, "meeting": meeting},
             path=reverse("stakeholders:meeting", kwargs={"code": meeting.department.code, "pk": meeting.pk}),
             not_before=held,
+            now=now,
         )
     notifications_create(notifications=notices, now=now)
 
@@ -415,13 +408,10 @@ def _remind_agreement_reviews(agreements, *, now, pure_calendar):
         notices += relation_notices(
             recipients=managers,
             kind=NotificationKind.AGREEMENT_REVIEW,
-            subject=f"{department.name}: the service agreement was due for review on {agreement.review_on:%d %b %Y}",
-            lines=[
-                f"Version {agreement.version}, agreed {timezone.localdate(agreement.created_at):%d %b %Y}.",
-                "Review it with the department and record a new version with the next review date.",
-            ],
+            context={"agreement": agreement},
             path=department_url(department),
             not_before=held,
+            now=now,
         )
     notifications_create(notifications=notices, now=now)
 

@@ -2,7 +2,9 @@
 
 import functools
 import logging
+import re
 from datetime import timedelta
+from html import unescape
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -15,9 +17,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.html import linebreaks
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 
 from .models import (
     OUTSTANDING_STATUSES,
@@ -127,24 +129,82 @@ def notifications_create(*, notifications, now=None) -> list[Notification]:
     return created
 
 
-def request_notices(*, recipient, kind, procurement_request, headline, lines, path=None, not_before=None):
-    """Unsaved notices to one person about a request: in the app, and by e-mail if they have an address
-    and want that kind. They open `path` (the request's page unless given); the e-mail waits until
-    `not_before` when given (quiet hours)."""
-    from django.urls import reverse
+def _notice_render(template, context):
+    """(headline, summary text, summary HTML) of one notice, in the active language and time zone.
 
-    link = "Open it" if path else "Open the request"
-    path = path or reverse("requests_app:detail", kwargs={"reference": procurement_request.reference})
-    url = settings.SITE_URL.rstrip("/") + path
-    body = [headline + ".", "", *lines, "", f"{link}: {url}"]
-    payload = {
-        "subject": f"[{procurement_request.reference}] {headline}",
+    The template is rendered with autoescaping, once for the headline and once for the summary: the
+    HTML keeps the escaped text (with line breaks), the plain text unescapes it.
+    """
+    headline = notice_headline(template, context)
+    summary = render_to_string(f"stakeholders/notifications/{template}.html", {**context, "part": "summary"})
+    summary = re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in summary.strip().splitlines()))
+    return headline, unescape(summary), linebreaks(summary)
+
+
+def notice_headline(template, context) -> str:
+    """A notice's one line in the active language, e.g. for a timeline note written alongside it."""
+    headline = render_to_string(f"stakeholders/notifications/{template}.html", {**context, "part": "headline"})
+    return unescape(" ".join(headline.split()))
+
+
+def notice_payload(template, context, recipient, *, path, reference="", title="", actions=(), now=None) -> dict:
+    """One person's notice, written from `template` (templates/stakeholders/notifications/<name>.html) in
+    their language and time zone, whoever caused it. Their profile should come with them (select_related).
+
+    `actions` are (label, path) pairs, e.g. one-click approval links: buttons in the HTML e-mail, lines
+    in the text, links under the in-app line. Labels are lazy strings, written in the same language.
+    """
+    now = now or timezone.now()
+    profile = profile_for(recipient)
+    zone, language = profile.zone, profile.language_code
+    url = site_url(path)
+    with timezone.override(zone), translation.override(language):
+        headline, summary, summary_html = _notice_render(template, {**context, "recipient": recipient, "url": url})
+        links = [{"label": str(label), "path": link, "url": site_url(link)} for label, link in actions]
+        lines = [f"{link['label']}: {link['url']}" for link in links] + [gettext("Open: %(url)s") % {"url": url}]
+        when = formats.date_format(timezone.localtime(now, zone), "D d M Y, H:i T")
+    return {
+        "subject": f"[{reference}] {headline}" if reference else headline,
         "headline": headline,
-        "body": "\n".join(body),
+        "body": "\n".join([summary, "", *lines]),
+        "summary": summary,
+        "summary_html": summary_html,
+        "actions": links,
         "path": path,
         "url": url,
-        "reference": procurement_request.reference,
+        "reference": reference,
+        "title": title,
+        "time_zone": zone.key,
+        "language": language,
+        "when": when,
     }
+
+
+def site_url(path):
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def request_notices(
+    *, recipient, kind, procurement_request, template=None, context=None, path=None, not_before=None, now=None
+):
+    """Unsaved notices to one person about a request, written from the kind's template (or `template`) in
+    their language: in the app, and by e-mail if they have an address and want that kind. They open `path`
+    (the request's page unless given); the e-mail waits until `not_before` when given (quiet hours)."""
+    path = path or reverse("requests_app:detail", kwargs={"reference": procurement_request.reference})
+    context = {
+        "procurement_request": procurement_request,
+        "reference": procurement_request.reference,
+        **(context or {}),
+    }
+    payload = notice_payload(
+        template or kind,
+        context,
+        recipient,
+        path=path,
+        reference=procurement_request.reference,
+        title=procurement_request.title,
+        now=now,
+    )
     common = {"recipient": recipient, "kind": kind, "procurement_request": procurement_request, "payload": payload}
     notifications = [Notification(channel=Channel.IN_APP, **common)]
     if recipient.email and email_wanted(user_ids=[recipient.pk], kinds=[kind])(recipient.pk, kind):
@@ -152,10 +212,15 @@ def request_notices(*, recipient, kind, procurement_request, headline, lines, pa
     return notifications
 
 
-def notify(*, recipient, kind, procurement_request, headline, lines, now=None) -> list[Notification]:
+def notify(*, recipient, kind, procurement_request, template=None, context=None, now=None) -> list[Notification]:
     """Tell one person about a request: in the app, and by e-mail if they have an address and want that kind."""
     notices = request_notices(
-        recipient=recipient, kind=kind, procurement_request=procurement_request, headline=headline, lines=lines
+        recipient=recipient,
+        kind=kind,
+        procurement_request=procurement_request,
+        template=template,
+        context=context,
+        now=now,
     )
     return notifications_create(notifications=notices, now=now)
 

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from requests_app.models import Status
 
@@ -48,7 +49,13 @@ from .services import notifications_create, request_notices
 
 SURVEY_REMIND_AFTER_DAYS = 3
 FOLLOW_UP_BUSINESS_DAYS = 2
-RATINGS = {1: "Very poor", 2: "Poor", 3: "OK", 4: "Good", 5: "Excellent"}
+RATINGS = {
+    1: gettext_lazy("Very poor"),
+    2: gettext_lazy("Poor"),
+    3: gettext_lazy("OK"),
+    4: gettext_lazy("Good"),
+    5: gettext_lazy("Excellent"),
+}
 
 
 def survey_path(procurement_request, *, rating=None):
@@ -71,7 +78,7 @@ def _name(user):
 def _rating_links(procurement_request):
     # One link per rating: the page opens with that rating chosen, one click to send it.
     return [
-        f"  {value} – {label}: {_absolute(survey_path(procurement_request, rating=value))}"
+        {"value": value, "label": label, "url": _absolute(survey_path(procurement_request, rating=value))}
         for value, label in RATINGS.items()
     ]
 
@@ -102,14 +109,9 @@ def survey_send(*, procurement_request, now=None) -> SatisfactionSurvey | None:
             recipient=procurement_request.requester,
             kind=NotificationKind.SURVEY,
             procurement_request=procurement_request,
-            headline=f"How did we do? {procurement_request.title}",
-            lines=[
-                f"{procurement_request.reference} is completed. One click tells us how it went:",
-                *_rating_links(procurement_request),
-                "",
-                f"You can add a comment, and change your answer for {SURVEY_CHANGE_DAYS} days.",
-            ],
+            context={"ratings": _rating_links(procurement_request), "change_days": SURVEY_CHANGE_DAYS},
             path=survey_path(procurement_request),
+            now=now,
         ),
         now=now,
     )
@@ -207,19 +209,25 @@ def _follow_up_open(survey, *, now):
             recipient=owner,
             kind=NotificationKind.SURVEY_FOLLOW_UP,
             procurement_request=procurement_request,
-            headline=f"Low score ({survey.rating}/5): follow up with {_name(procurement_request.requester)}",
-            lines=[
-                f"{procurement_request.reference} {procurement_request.title}",
-                f"Rating: {survey.rating} – {RATINGS[survey.rating]}",
-                *([f"Comment: {survey.comment}"] if survey.comment else []),
-                f"Due: {timezone.localtime(follow_up.due_at):%a %d %b %Y %H:%M}",
-                "Talk to the requester, then close the follow-up with a note of what was done.",
-            ],
+            context={
+                **_follow_up_context(survey, follow_up),
+                "rating_label": RATINGS[survey.rating],
+                "comment": survey.comment,
+            },
             path=follow_up_path(follow_up),
+            now=now,
         ),
         now=now,
     )
     return follow_up
+
+
+def _follow_up_context(survey, follow_up):
+    return {
+        "rating": survey.rating,
+        "requester_name": _name(survey.procurement_request.requester),
+        "due_at": follow_up.due_at,
+    }
 
 
 @transaction.atomic
@@ -246,9 +254,10 @@ def follow_up_close(*, follow_up, actor, note, now=None) -> SurveyFollowUp:
             recipient=procurement_request.requester,
             kind=NotificationKind.SURVEY,
             procurement_request=procurement_request,
-            headline="Your feedback was followed up",
-            lines=[f"{procurement_request.reference} {procurement_request.title}", "", f"{_name(actor)}: {note}"],
+            template="survey_followed_up",
+            context={"actor_name": _name(actor), "note": note},
             path=survey_path(procurement_request),
+            now=now,
         ),
         now=now,
     )
@@ -291,14 +300,14 @@ def survey_reminders_sweep(*, now=None, batch_size=200) -> SurveySweepResult:
         surveys=_in_locked_batches(
             unanswered,
             order=("sent_at", "pk"),
-            related=("procurement_request", "requester"),
+            related=("procurement_request", "requester__profile"),
             act=lambda rows: _remind_surveys(rows, now=now, held=held()),
             batch_size=batch_size,
         ),
         follow_ups=_in_locked_batches(
             overdue,
             order=("due_at", "pk"),
-            related=("owner", "survey__procurement_request__requester"),
+            related=("owner__profile", "survey__procurement_request__requester"),
             act=lambda rows: _remind_follow_ups(rows, now=now, held=held()),
             batch_size=batch_size,
         ),
@@ -350,13 +359,11 @@ def _remind_surveys(surveys, *, now, held):
             recipient=survey.requester,
             kind=NotificationKind.SURVEY,
             procurement_request=procurement_request,
-            headline=f"A reminder: how did we do? {procurement_request.title}",
-            lines=[
-                f"{procurement_request.reference} was completed. One click tells us how it went:",
-                *_rating_links(procurement_request),
-            ],
+            template="survey_reminder",
+            context={"ratings": _rating_links(procurement_request)},
             path=survey_path(procurement_request),
             not_before=held,
+            now=now,
         )
     notifications_create(notifications=notices, now=now)
 
@@ -383,14 +390,11 @@ def _remind_follow_ups(follow_ups, *, now, held):
             recipient=follow_up.owner,
             kind=NotificationKind.SURVEY_FOLLOW_UP,
             procurement_request=procurement_request,
-            headline=f"Follow-up overdue: {_name(procurement_request.requester)} rated {survey.rating}/5",
-            lines=[
-                f"{procurement_request.reference} {procurement_request.title}",
-                f"Due: {timezone.localtime(follow_up.due_at):%a %d %b %Y %H:%M}",
-                "Talk to the requester, then close the follow-up with a note of what was done.",
-            ],
+            template="survey_follow_up_overdue",
+            context=_follow_up_context(survey, follow_up),
             path=follow_up_path(follow_up),
             not_before=held,
+            now=now,
         )
     notifications_create(notifications=notices, now=now)
 
@@ -455,12 +459,9 @@ def relationship_surveys_open(*, now=None, batch_size=100) -> int:
                     notifications=relation_notices(
                         recipients=department_staff(schedule.department),
                         kind=NotificationKind.RELATIONSHIP_SURVEY,
-                        subject=f"How is Procurement doing as a partner of {schedule.department.name}?",
-                        lines=[
-                            f"{len(RELATIONSHIP_QUESTIONS)} short questions, a minute of your time.",
-                            f"Open until {survey.closes_on:%d %b %Y}.",
-                        ],
+                        context={"survey": survey, "question_count": len(RELATIONSHIP_QUESTIONS)},
                         path=relationship_survey_path(survey),
+                        now=now,
                     ),
                     now=now,
                 )

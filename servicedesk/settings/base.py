@@ -249,6 +249,9 @@ NOTIFICATION_REQUEUE_AFTER_SECONDS = env.int("NOTIFICATION_REQUEUE_AFTER_SECONDS
 # Coalescing: an e-mail about a request's event waits this long, and every further notice about the
 # same request for the same person within it joins that one e-mail (0: each is sent at once).
 NOTIFICATION_COALESCE_SECONDS = env.int("NOTIFICATION_COALESCE_SECONDS", default=120)
+# One-click approval links in the approval-waiting notice (requests_app/approval_links.py) work for this
+# many seconds (7 days), and only while the request is unchanged and undecided.
+APPROVAL_LINK_MAX_AGE = env.int("SERVICEDESK_APPROVAL_LINK_MAX_AGE", default=7 * 24 * 60 * 60)
 # SLA dashboards (slas/dashboard.py): the met % the charts draw as the target line; a department is
 # flagged as treated differently when its met % (points) or median time (%) differs from the other
 # departments' by more than the margin, and both sides have at least the minimum number of requests.

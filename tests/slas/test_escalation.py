@@ -11,7 +11,7 @@ from django.conf import settings
 
 from requests_app import services
 from requests_app.models import EventKind, Priority
-from slas.escalation import clock_thresholds, default_ladder, recipient_time_zone, recipients_for
+from slas.escalation import clock_thresholds, default_ladder, recipients_for
 from slas.models import EscalationEvent, EscalationStep, Metric, StepKind
 from slas.services import sla_clocks_sweep
 from stakeholders.models import Channel, DeliveryStatus, Notification, NotificationKind, NotificationPreference
@@ -403,19 +403,10 @@ def test_recipients_resolve_team_lead_and_buyers_through_the_requests_team_when_
     assert sorted((user.username, role) for user, role in pairs) == [("betty", "buyer"), ("maria", "team lead")]
 
 
-def test_the_recipients_time_zone_is_the_desks_until_their_profile_says_otherwise(buyer):
+def test_the_due_time_in_an_email_is_in_the_recipients_time_zone(requester, buyer):
     from stakeholders.services import profile_update
 
-    assert recipient_time_zone(buyer) == settings.TIME_ZONE
     profile_update(user=buyer, actor=buyer, time_zone="America/New_York")
-    buyer.refresh_from_db()
-    assert recipient_time_zone(buyer) == "America/New_York"
-
-
-def test_the_due_time_in_an_email_is_in_the_recipients_time_zone(requester, buyer, monkeypatch):
-    import slas.escalation
-
-    monkeypatch.setattr(slas.escalation, "recipient_time_zone", lambda user: "America/New_York")
     procurement_request = take(submit(requester), buyer, berlin(10, 9, 30))
 
     with at(berlin(10, 11)):
@@ -425,6 +416,7 @@ def test_the_due_time_in_an_email_is_in_the_recipients_time_zone(requester, buye
         escalation__isnull=False, procurement_request=procurement_request, channel=Channel.EMAIL
     )
     assert "Due: Mon 10 Mar 2025, 09:00 (America/New_York)" in email.payload["body"]
+    assert email.payload["time_zone"] == "America/New_York"
 
 
 def test_an_inactive_person_is_not_told(requester, buyer):

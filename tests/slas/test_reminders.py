@@ -118,10 +118,11 @@ def test_the_approval_notice_names_the_request(requester, head):
     email = procurement_request.notifications.get(channel=Channel.EMAIL, recipient=head)
     assert email.subject == f"[{procurement_request.reference}] Your approval is needed: {procurement_request.title}"
     assert "Not assigned yet." in email.payload["body"]
-    assert (
-        f"Approve or reject: http://127.0.0.1:8000/requests/{procurement_request.reference}/#actions"
-        in (email.payload["body"])
-    )
+    # with the one-click links (requests_app/approval_links.py) and the request's page
+    body = email.payload["body"]
+    assert "Approve: http://127.0.0.1:8000/requests/decide/" in body
+    assert "Reject: http://127.0.0.1:8000/requests/decide/" in body
+    assert f"Open: http://127.0.0.1:8000/requests/{procurement_request.reference}/" in body
 
 
 def test_reminders_are_swept_in_batches_and_skip_requests_an_event_holds(requester, buyer):

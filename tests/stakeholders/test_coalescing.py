@@ -157,8 +157,8 @@ def test_an_escalation_goes_alone_and_a_notice_written_through_notify_joins_the_
             recipient=requester,
             kind=NotificationKind.EXPECTED_DATE,
             procurement_request=claimed,
-            headline="Written elsewhere",
-            lines=["Through the old API."],
+            template="survey_followed_up",
+            context={"actor_name": "Bob", "note": "Written through notify()."},
         )
 
     # the escalation is sent at once, as written, alone
@@ -173,7 +173,7 @@ def test_an_escalation_goes_alone_and_a_notice_written_through_notify_joins_the_
     assert len(mail.outbox) == 2
     digest = mail.outbox[1]
     assert digest.subject == f"[{claimed.reference}] 2 updates: {claimed.title}"
-    assert "Hello" in digest.body and "Through the old API." in digest.body
+    assert "Hello" in digest.body and "Bob: Written through notify()." in digest.body
 
 
 def test_a_notice_about_no_request_is_mailed_alone_with_its_own_link(buyer, manager, settings, procurement_department):
