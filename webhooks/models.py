@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 SECRET_PREFIX = "whsec_"
+TARGET_URL_INVALID = "Enter an http:// or https:// address, e.g. https://erp.example.com/hooks."
 
 
 def webhook_secret_generate() -> str:
@@ -54,7 +55,7 @@ class Webhook(models.Model):
     target_url = models.URLField(
         "Target URL",
         max_length=500,
-        validators=[URLValidator(schemes=["http", "https"])],
+        validators=[URLValidator(schemes=["http", "https"], message=TARGET_URL_INVALID)],
         help_text="Where the desk POSTs the events: an http:// or https:// address.",
     )
     secret = models.CharField(max_length=80, default=webhook_secret_generate, editable=False)
