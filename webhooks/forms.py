@@ -29,5 +29,5 @@ class WebhookForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if not self.instance.pk:
-            self.initial.setdefault("events", list(EventType.values))
+        if not self.instance.pk and not self.initial.get("events"):
+            self.initial["events"] = list(EventType.values)  # a new webhook offers every event

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views import View
 
 from requests_app.forms import apply_service_errors
@@ -15,6 +16,12 @@ from .forms import WebhookForm
 from .models import DeliveryStatus, Webhook, WebhookDelivery
 
 LOG_PAGE_SIZE = 25
+
+
+def _detail_url(webhook, *, show_secret=False):
+    """The webhook's page; with the secret unfolded right after it was made (to configure the receiver)."""
+    url = reverse("webhooks:detail", args=[webhook.pk])
+    return f"{url}?secret=show#secret-card" if show_secret else url
 
 
 class WebhookListView(ManagerRequiredMixin, View):
@@ -57,7 +64,7 @@ class WebhookFormView(ManagerRequiredMixin, View):
                         request,
                         f"Webhook ‘{saved.name}’ is created. Give the receiver its secret to check signatures.",
                     )
-                return redirect("webhooks:detail", pk=saved.pk)
+                return redirect(_detail_url(saved, show_secret=not webhook.pk))
         return render(request, self.template_name, {"form": form, "webhook": webhook}, status=400)
 
 
@@ -108,7 +115,7 @@ class WebhookRotateView(ManagerRequiredMixin, View):
         messages.success(
             request, f"Webhook ‘{webhook.name}’ has a new secret: every delivery from now on is signed with it."
         )
-        return redirect("webhooks:detail", pk=pk)
+        return redirect(_detail_url(webhook, show_secret=True))
 
 
 class WebhookTestView(ManagerRequiredMixin, View):

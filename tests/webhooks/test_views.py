@@ -102,7 +102,8 @@ def test_a_manager_creates_a_webhook_and_sees_its_generated_secret(client, manag
     response = as_(client, manager).post(reverse("webhooks:create"), VALID)
 
     webhook = Webhook.objects.get()
-    assert response.status_code == 302 and response.url == reverse("webhooks:detail", args=[webhook.pk])
+    detail_url = reverse("webhooks:detail", args=[webhook.pk])
+    assert response.status_code == 302 and response.url == f"{detail_url}?secret=show#secret-card"
     assert (webhook.name, webhook.target_url, webhook.events) == (
         "ERP",
         "https://erp.example.com/hooks",
@@ -110,7 +111,7 @@ def test_a_manager_creates_a_webhook_and_sees_its_generated_secret(client, manag
     )
     assert webhook.created_by == manager and webhook.secret.startswith("whsec_") and len(webhook.secret) == 70
     detail = page_of(client.get(response.url))
-    assert webhook.secret in detail
+    assert f'value="{webhook.secret}"' in detail and "<details open>" in detail
     assert "Give the receiver its secret" in detail
 
 
