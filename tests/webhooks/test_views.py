@@ -111,7 +111,7 @@ def test_a_manager_creates_a_webhook_and_sees_its_generated_secret(client, manag
     )
     assert webhook.created_by == manager and webhook.secret.startswith("whsec_") and len(webhook.secret) == 70
     detail = page_of(client.get(response.url))
-    assert f'value="{webhook.secret}"' in detail and "<details open>" in detail
+    assert f">{webhook.secret}</code>" in detail and "<details open>" in detail
     assert "Give the receiver its secret" in detail
 
 
