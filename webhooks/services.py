@@ -7,7 +7,6 @@ back-off has ended and deliveries whose task was lost (`webhook_deliveries_sweep
 """
 
 import dataclasses
-import functools
 import json
 import logging
 import urllib.error
@@ -148,30 +147,13 @@ def _request_snapshots(request_ids):
 
 
 def _enqueue(*, ids):
-    """Enqueue the deliveries once the transaction commits: a worker must never look for an uncommitted row,
-    and the web request that caused the event never waits for a receiver."""
-    if ids:
-        transaction.on_commit(functools.partial(_publish, tuple(str(pk) for pk in ids)))
+    """Enqueue the deliveries once the transaction commits: the web request that caused the event never
+    waits for a receiver, and a broker that is down only delays them until the sweep."""
+    from servicedesk.celery import publish_on_commit
 
-
-def _publish(ids):
     from .tasks import deliver_webhook
 
-    published = 0
-    try:
-        with deliver_webhook.app.producer_or_acquire() as producer:
-            for delivery_id in ids:
-                deliver_webhook.apply_async((delivery_id,), producer=producer)
-                published += 1
-    except Exception:
-        # The broker is unreachable: the event has committed and must not fail now. The rows stay
-        # pending and the minute sweep enqueues them again.
-        logger.warning(
-            "Could not enqueue %d of %d webhook deliveries; the sweep retries them.",
-            len(ids) - published,
-            len(ids),
-            exc_info=True,
-        )
+    publish_on_commit(deliver_webhook, [str(pk) for pk in ids], what="webhook deliveries")
 
 
 # --- delivery ------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 Transactional tests on PostgreSQL (threads see each other's commits; SQLite serialises writers).
 """
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from slas.demo import sla_defaults_ensure
 from stakeholders.roles import Role
 from tests.conftest import require_service
 from tests.factories import DepartmentFactory, file_request, person
+from tests.requests_app.test_routing import _in_threads as in_threads
 from tests.slas.workers import wait_until
 from tests.webhooks.receiver import Receiver, receiver_verifies
 from webhooks.models import DeliveryStatus, WebhookDelivery
@@ -27,24 +27,12 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 def _in_threads(count, work):
     """Run work(index) in `count` threads released at the same instant; returns (results, errors)."""
-    start = threading.Barrier(count)
-    results, errors = [None] * count, []
+    results = [None] * count
 
-    def run(index):
-        try:
-            start.wait(timeout=10)
-            results[index] = work(index)
-        except Exception as error:  # reported by the caller's assertions
-            errors.append(error)
-        finally:
-            connection.close()
+    def keep(index):
+        results[index] = work(index)
 
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results, errors
+    return results, in_threads(count, keep)
 
 
 @pytest.fixture
