@@ -1,9 +1,7 @@
 """Webhooks: events become one delivery per webhook in the event's transaction; the delivery is signed,
 retried with back-off, failed after the last attempt, and never sent twice. A real HTTP receiver, no mocks."""
 
-import uuid
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -11,7 +9,7 @@ from django.utils import timezone
 
 from requests_app import services as request_services
 from requests_app.models import ProcurementRequest, Status
-from tests.factories import CategoryFactory, euro, file_request
+from tests.factories import file_request
 from tests.webhooks.receiver import Receiver, receiver_verifies
 from webhooks import tasks
 from webhooks.models import DeliveryStatus, EventType, Webhook, WebhookDelivery
@@ -29,22 +27,6 @@ from webhooks.signing import signature_verify
 pytestmark = pytest.mark.django_db
 
 ALL_EVENTS = list(EventType.values)
-
-
-@pytest.fixture
-def goods_form():
-    """The portal's new-request form, filled in for a Goods request below the approval threshold."""
-    goods = CategoryFactory(name="Goods", approval_threshold=Decimal("5000"))
-    return {
-        "title": "Laptops for new starters",
-        "description": "Three laptops, standard spec.",
-        "category": goods.pk,
-        "priority": "normal",
-        "estimated_value": "1200.00",
-        "currency": euro().pk,
-        "cost_centre": "CC-1001",
-        "submission_token": str(uuid.uuid4()),
-    }
 
 
 def hook(manager, url, events=ALL_EVENTS, name="ERP"):
@@ -163,7 +145,7 @@ def test_a_breach_is_one_delivery_per_clock_cycle(requester, manager):
 
 
 def test_a_request_filed_in_the_portal_sends_nothing_until_the_worker_runs(
-    client, requester, manager, goods_form, django_capture_on_commit_callbacks
+    client, requester, manager, form_data, django_capture_on_commit_callbacks
 ):
     with Receiver() as receiver:
         # given a webhook pointing at a live receiver
@@ -172,7 +154,7 @@ def test_a_request_filed_in_the_portal_sends_nothing_until_the_worker_runs(
 
         # when Alice files a request in the portal
         with django_capture_on_commit_callbacks(execute=False) as after_commit:
-            response = client.post(reverse("requests_app:create"), goods_form)
+            response = client.post(reverse("requests_app:create"), form_data())
 
         # then the page answered, the delivery is written, its task is left for after the commit, and the
         # receiver has got nothing

@@ -216,3 +216,41 @@ def test_the_list_shows_each_webhook_with_its_failed_count_in_a_fixed_number_of_
     page = page_of(response)
     assert "ERP" in page and "1 failed" in page and "https://erp.example.com/hooks" in page
     assert page.count('<tr id="webhook-') == count
+
+
+# --- the admin --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.com", "x")
+
+
+def test_the_admin_creates_a_webhook_through_the_service_with_a_generated_secret(client, superuser):
+    response = as_(client, superuser).post(
+        reverse("admin:webhooks_webhook_add"),
+        {
+            "name": "ERP",
+            "target_url": "https://erp.example.com/hooks",
+            "events": ["request.created"],
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    webhook = Webhook.objects.get()
+    assert webhook.secret.startswith("whsec_") and webhook.created_by == superuser
+    assert webhook.secret in page_of(client.get(reverse("admin:webhooks_webhook_change", args=[webhook.pk])))
+
+
+def test_the_admin_retries_failed_deliveries_and_lists_them(client, superuser, webhook):
+    delivery = failed_delivery(webhook)
+    as_(client, superuser)
+    assert "request.created" in page_of(client.get(reverse("admin:webhooks_webhookdelivery_changelist")))
+
+    client.post(
+        reverse("admin:webhooks_webhookdelivery_changelist"),
+        {"action": "retry_action", "_selected_action": [str(delivery.pk)]},
+    )
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
