@@ -118,6 +118,18 @@ def test_with_no_webhook_an_event_costs_one_query(requester, django_assert_num_q
         assert webhook_deliveries_enqueue(events=[event]) == []
 
 
+def test_with_webhooks_an_event_costs_four_queries_however_many_subscribe(
+    requester, manager, django_assert_num_queries
+):
+    # the webhooks; the request with its department, category, buyer and team; its clocks; one insert
+    for number in range(3):
+        hook(manager, f"https://erp{number}.example.com/hooks", name=f"ERP {number}")
+    procurement_request = file_request(requester)
+    event = WebhookEvent("request.created", procurement_request, "request-x-created", timezone.now())
+    with django_assert_num_queries(4):
+        assert len(webhook_deliveries_enqueue(events=[event])) == 3
+
+
 def test_a_breach_is_one_delivery_per_clock_cycle(requester, manager):
     from slas.services import sla_clocks_sweep
     from tests.slas.test_clock_services import at, berlin, submit
