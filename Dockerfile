@@ -21,6 +21,7 @@ COPY servicedesk ./servicedesk
 COPY stakeholders ./stakeholders
 COPY requests_app ./requests_app
 COPY slas ./slas
+COPY webhooks ./webhooks
 COPY templates ./templates
 COPY static ./static
 

@@ -14,6 +14,8 @@ from django.utils import timezone
 from slas import services as sla_services
 from stakeholders import surveys
 from stakeholders.models import NotificationKind, Profile
+from webhooks.models import EventType
+from webhooks.services import WebhookEvent, webhook_deliveries_enqueue
 
 from . import permissions, routing
 from .attachments import attachment_validate, clean_filename
@@ -177,7 +179,7 @@ def procurement_request_submit(
     if not needs_approval:
         changes = sla_services.sla_clocks_start(procurement_request=procurement_request, at=now)
         sla_services.sla_changes_record(procurement_request=procurement_request, changes=changes)
-        procurement_request, _ = _route(procurement_request, actor=None)
+        procurement_request, _ = _route(procurement_request, actor=None, announce=False)
         if procurement_request.assignee_id is None:
             # Routed to a team queue: reminders start if nobody claims it.
             sla_services.sla_reminder_start(procurement_request=procurement_request, subject="unclaimed", at=now)
@@ -185,13 +187,23 @@ def procurement_request_submit(
         events = [e for e in _routing_events(procurement_request, actor=None) if e.kind != NotificationKind.ASSIGNED]
     else:
         procurement_request = _transition(
-            procurement_request, to_status=Status.PENDING_APPROVAL, actor=None, note=_approval_note(procurement_request)
+            procurement_request,
+            to_status=Status.PENDING_APPROVAL,
+            actor=None,
+            note=_approval_note(procurement_request),
+            announce=False,
         )
         # The approver is asked now (the ladder's step at 0 minutes) and reminded while it waits.
         sla_services.sla_reminder_start(procurement_request=procurement_request, subject="approval", at=now)
     receipt = Event(NotificationKind.RECEIVED, requester, _receipt(procurement_request, needs_approval=needs_approval))
     confidential = Event(NotificationKind.CONFIDENTIAL_FILED, requester)
     notices_write(procurement_request=procurement_request, events=[receipt, confidential, *events], now=now)
+    # Webhooks: one request.created, with the status and SLA due times filing gave it (the status changes
+    # made while filing, routing or asking for approval, are part of it, not status_changed events).
+    created = WebhookEvent(
+        EventType.REQUEST_CREATED, procurement_request, f"request-{procurement_request.pk}-created", now
+    )
+    webhook_deliveries_enqueue(events=[created])
     return procurement_request, True
 
 
@@ -270,8 +282,21 @@ def _clock_dimensions_follow(locked, *, changed):
         sla_services.sla_clocks_dimensions_sync(procurement_request=locked)
 
 
-def _transition(procurement_request, *, to_status, actor, note="", kind=EventKind.STATUS_CHANGED, data=None, **changes):
-    """Move a locked request to `to_status`, apply `changes`, and write the event. Caller is atomic."""
+def _transition(
+    procurement_request,
+    *,
+    to_status,
+    actor,
+    note="",
+    kind=EventKind.STATUS_CHANGED,
+    data=None,
+    announce=True,
+    **changes,
+):
+    """Move a locked request to `to_status`, apply `changes`, and write the event. Caller is atomic.
+
+    `announce`: tell webhooks (request.status_changed); the submission announces itself as created instead.
+    """
     locked = ProcurementRequest.objects.select_for_update().get(pk=procurement_request.pk)
     if not locked.can_move_to(to_status):
         raise ActionNotAllowed(
@@ -288,7 +313,7 @@ def _transition(procurement_request, *, to_status, actor, note="", kind=EventKin
     _version_bump(locked)
     locked.save(update_fields=["status", "updated_at", "completed_at", "version", *changes])
     _clock_dimensions_follow(locked, changed=changes)
-    _event(
+    event = _event(
         locked,
         kind=kind,
         actor=actor,
@@ -306,6 +331,12 @@ def _transition(procurement_request, *, to_status, actor, note="", kind=EventKin
         # The question is a reply the requester sees: it answers the first-response promise.
         clock_changes += sla_services.sla_clocks_on_public_reply(procurement_request=locked, at=now)
     sla_services.sla_changes_record(procurement_request=locked, changes=clock_changes)
+    if announce:
+        # After the clocks moved, so that the payload's SLA due times are the new ones.
+        changed = WebhookEvent(
+            EventType.REQUEST_STATUS_CHANGED, locked, f"request-event-{event.pk}", now, previous_status=from_status
+        )
+        webhook_deliveries_enqueue(events=[changed])
     return locked
 
 
@@ -471,7 +502,7 @@ def procurement_request_assign(*, procurement_request, actor, assignee, note="",
     return locked
 
 
-def _route(procurement_request, *, actor, note=""):
+def _route(procurement_request, *, actor, note="", announce=True):
     """Run the routing rules on the request and apply the decision; returns (request, decision).
 
     Assigning goes through `_transition` when the status allows it, so the clocks and the timeline
@@ -500,6 +531,7 @@ def _route(procurement_request, *, actor, note=""):
                 note=text,
                 data=decision.data(),
                 assignee=buyer,
+                announce=announce,
                 **routed,
             )
             return routed_request, decision

@@ -11,6 +11,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("requests/", include("requests_app.urls")),
     path("slas/", include("slas.urls")),
+    path("webhooks/", include("webhooks.urls")),
     path("", include("stakeholders.urls")),  # me/settings/, notifications/
     path("admin/", admin.site.urls),
 ]

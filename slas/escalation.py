@@ -469,4 +469,25 @@ def escalations_record(*, crossings, now) -> list[EscalationEvent]:
         )
     notifications_create(notifications=notifications, now=now)
     RequestEvent.objects.bulk_create(timeline)
+    _breaches_announce(plans, requests, now)
     return [top for _, _, top in plans]
+
+
+def _breaches_announce(plans, requests, now):
+    """Webhooks: one request.breached per clock cycle whose breach (100 %) fired now, alone or collapsed."""
+    from webhooks.models import EventType
+    from webhooks.services import WebhookEvent, webhook_deliveries_enqueue
+
+    breaches = []
+    for crossing, new, _top in plans:
+        if crossing.subject not in Metric.values or BREACH_PERCENT not in new:
+            continue
+        procurement_request = requests[crossing.procurement_request_id]
+        clock = crossing.clock
+        data = {"metric": crossing.subject, "cycle": crossing.cycle}
+        if clock is not None:
+            data["breached_at"] = clock.breached_at.isoformat() if clock.breached_at else None
+            data["goal_seconds"] = clock.goal_seconds
+        key = f"request-{procurement_request.pk}-{crossing.subject}-cycle-{crossing.cycle}-breached"
+        breaches.append(WebhookEvent(EventType.REQUEST_BREACHED, procurement_request, key, now, data=data))
+    webhook_deliveries_enqueue(events=breaches)

@@ -1,6 +1,5 @@
 """Writes for departments, people, and what people are told (notifications)."""
 
-import functools
 import logging
 import re
 from datetime import timedelta
@@ -226,32 +225,12 @@ def notify(*, recipient, kind, procurement_request, template=None, context=None,
 
 
 def notifications_enqueue(*, ids):
-    """Enqueue the delivery of these e-mails once the current transaction commits (never inside it:
-    a worker must not look for a row that is not committed yet)."""
-    if ids:
-        transaction.on_commit(functools.partial(_publish_deliveries, tuple(ids)))
+    """Enqueue the delivery of these e-mails once the current transaction commits (never inside it)."""
+    from servicedesk.celery import publish_on_commit
 
-
-def _publish_deliveries(ids):
     from .tasks import deliver_notification
 
-    published = 0
-    try:
-        # One producer (one broker connection) for the whole batch, not one per message.
-        with deliver_notification.app.producer_or_acquire() as producer:
-            for notification_id in ids:
-                deliver_notification.apply_async((notification_id,), producer=producer)
-                published += 1
-    except Exception:
-        # The broker is unreachable (any kombu/redis error). The event that wrote these rows has
-        # committed and must not fail now: the rows stay pending and the minute sweep enqueues
-        # them again once the broker answers.
-        logger.warning(
-            "Could not enqueue %d of %d e-mail deliveries; the sweep retries them.",
-            len(ids) - published,
-            len(ids),
-            exc_info=True,
-        )
+    publish_on_commit(deliver_notification, ids, what="e-mail deliveries")
 
 
 def _retry_delay(attempts):

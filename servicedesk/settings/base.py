@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "stakeholders",
     "requests_app",
     "slas",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -206,6 +207,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stakeholders.open_relationship_surveys",
         "schedule": 3600.0,
     },
+    # Webhook deliveries whose back-off ended (1 min, 5 min, 30 min, 2 h, 12 h), whose task was lost with
+    # the broker or a worker, or whose worker died holding them, are enqueued again. Deadlines live in
+    # the database (next_attempt_at, lease_until): no task is scheduled for the future. One query idle.
+    "sweep-webhook-deliveries": {
+        "task": "webhooks.sweep_deliveries",
+        "schedule": 60.0,
+    },
     # Scheduled digests (stakeholders/digests.py), each once per person and period (a unique key: a
     # second run, or a run beat repeats, sends nothing twice; e-mails wait for office hours). Crontabs
     # are UTC (CELERY_TIMEZONE): 06:30 UTC is early morning at the desk in Europe/Berlin.
@@ -252,6 +260,17 @@ NOTIFICATION_COALESCE_SECONDS = env.int("NOTIFICATION_COALESCE_SECONDS", default
 # One-click approval links in the approval-waiting notice (requests_app/approval_links.py) work for this
 # many seconds (7 days), and only while the request is unchanged and undecided.
 APPROVAL_LINK_MAX_AGE = env.int("SERVICEDESK_APPROVAL_LINK_MAX_AGE", default=7 * 24 * 60 * 60)
+# Outgoing webhooks (webhooks/services.py): a receiver has this long to connect and answer; a failed
+# delivery is tried again after each delay in turn (seconds; the last one repeats), up to the maximum
+# number of attempts, then it is `failed`. A sending worker holds a delivery for the lease (longer than
+# the delivery task may run); the sweep enqueues an outstanding delivery again after the requeue delay.
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_RETRY_DELAYS = [
+    int(delay) for delay in env.list("WEBHOOK_RETRY_DELAYS", default=["60", "300", "1800", "7200", "43200"])
+]
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=120)
+WEBHOOK_REQUEUE_AFTER_SECONDS = env.int("WEBHOOK_REQUEUE_AFTER_SECONDS", default=60)
 # SLA dashboards (slas/dashboard.py): the met % the charts draw as the target line; a department is
 # flagged as treated differently when its met % (points) or median time (%) differs from the other
 # departments' by more than the margin, and both sides have at least the minimum number of requests.

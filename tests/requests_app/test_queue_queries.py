@@ -151,9 +151,10 @@ def test_the_csv_export_costs_the_same_queries_for_3_or_12_rows(client, django_a
 # locked and checked, locked again by the status change, saved, its event, its current SLA clocks read
 # under lock (neither claiming nor starting moves a clock) = 5 statements, plus the SAVEPOINT and
 # RELEASE of the service's and the clock service's atomic blocks (each request commits on its own; here
-# the whole test is one transaction, so they are savepoints).
+# the whole test is one transaction, so they are savepoints), and whether an active webhook wants
+# request.status_changed (1).
 BULK_BASE = 1
-BULK_PER_ROW = 9
+BULK_PER_ROW = 10
 # Assigning also asks whether the buyer is in the request's team (others need a manager), copies the new buyer
 # onto the request's SLA clocks, which the dashboards group by (one UPDATE), and tells the requester and the
 # new buyer: their profiles and follows (1), the department the buyer's notice names (1), e-mail preferences

@@ -788,8 +788,9 @@ def test_the_dry_run_says_where_a_request_would_go_and_writes_nothing(buyers, go
 # and the policy's escalation ladder, read once for the clocks' thresholds (1); the team and buyer copied onto
 # the clocks just started, which the dashboards group by (1). The notices (7): the clocks for the receipt's
 # promise, the recipients who may see it (with profiles and follows), the department (the buyer's notice
-# names it), e-mail preferences, and one bulk insert in notifications_create's savepoint.
-ROUTED_SUBMISSION_QUERIES = 41
+# names it), e-mail preferences, and one bulk insert in notifications_create's savepoint. Webhooks (1): whether
+# an active webhook wants request.created (none here; the status changes made while filing are part of it).
+ROUTED_SUBMISSION_QUERIES = 42
 
 
 @pytest.mark.django_db

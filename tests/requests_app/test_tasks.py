@@ -94,8 +94,9 @@ def test_batches_smaller_than_the_backlog_still_close_everything(requester, buye
 
     # when the job runs in batches of two: per batch a savepoint, the select and its release;
     # per request the locked re-read, the update, the event, and the SLA check (a savepoint, the
-    # locked current resolution clock and the savepoint's release) (3 full batches, 2+2+1)
-    with django_assert_num_queries(3 * 3 + 5 * (3 + 3)):
+    # locked current resolution clock and the savepoint's release), and whether an active webhook wants
+    # request.status_changed (3 full batches, 2+2+1)
+    with django_assert_num_queries(3 * 3 + 5 * (3 + 3 + 1)):
         closed = services.completed_requests_close(now=now, batch_size=2)
 
     # then all five are closed, with one event each: closing changes no clock, so no SLA line

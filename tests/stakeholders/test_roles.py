@@ -94,6 +94,7 @@ NAVIGATION = {
         "New request",
         "SLA catalogue",
         "SLA settings",
+        "Webhooks",
     },
 }
 
