@@ -60,7 +60,7 @@ def _decode(cursor, ordering):
 
 
 class PageParamsSerializer(serializers.Serializer):
-    ordering = serializers.ChoiceField(choices=list(ORDERINGS), required=False, default=DEFAULT_ORDERING)
+    ordering = serializers.ChoiceField(choices=list(ORDERINGS), required=False)
     page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False)
     cursor = serializers.CharField(required=False, max_length=500)
 
