@@ -3,6 +3,8 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.utils import timezone
 
+from requests_app.forms import AttachmentsField
+
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(label="Name", max_length=100, help_text="What will use it, e.g. “Power BI report”.")
@@ -23,3 +25,10 @@ class ApiTokenForm(forms.Form):
         """The first instant the token no longer works: midnight after its last day."""
         day = self.cleaned_data.get("valid_until")
         return None if day is None else timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+
+
+class AttachmentUploadForm(forms.Form):
+    """Files on their own, with the checks of every upload (requests_app.forms.AttachmentsField)."""
+
+    files = AttachmentsField(required=True)
+    is_internal = forms.BooleanField(required=False)

@@ -322,3 +322,131 @@ class MeSerializer(PersonSerializer):
 
     def get_roles(self, user) -> list[str]:
         return sorted(group.name for group in user.groups.all())
+
+
+# --- The manager dashboard's figures (slas/dashboard.py) ------------------------------------------------
+
+
+class PeriodSerializer(serializers.Serializer):
+    first_day = serializers.DateField()
+    last_day = serializers.DateField()
+    label = serializers.CharField()
+
+
+class AttainmentSerializer(serializers.Serializer):
+    """Completed cycles (SLA-SEMANTICS): how many, the share met, business hours taken."""
+
+    first_response_cycles = serializers.IntegerField(source="fr_count")
+    first_response_met_percent = serializers.FloatField(source="fr_met_percent", allow_null=True)
+    first_response_median_hours = serializers.FloatField(source="fr_median_hours", allow_null=True)
+    resolution_cycles = serializers.IntegerField(source="res_count")
+    resolution_met_percent = serializers.FloatField(source="res_met_percent", allow_null=True)
+    resolution_median_hours = serializers.FloatField(source="res_median_hours", allow_null=True)
+    resolution_p90_hours = serializers.FloatField(source="res_p90_hours", allow_null=True)
+
+
+class AgeBucketSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class BacklogSerializer(serializers.Serializer):
+    open = serializers.IntegerField()
+    at_risk = serializers.IntegerField()
+    breached = serializers.IntegerField()
+    ages = serializers.SerializerMethodField()
+
+    @extend_schema_field(AgeBucketSerializer(many=True))
+    def get_ages(self, backlog):
+        return [{"label": label, "count": count} for label, count, _link in backlog.ages]
+
+
+class WeekSerializer(serializers.Serializer):
+    monday = serializers.DateField()
+    filed = serializers.IntegerField(source="created")
+    completed = serializers.IntegerField()
+    first_response_met_percent = serializers.FloatField(source="fr_met_percent", allow_null=True)
+    resolution_met_percent = serializers.FloatField(source="res_met_percent", allow_null=True)
+
+
+class BreakdownRowSerializer(serializers.Serializer):
+    key = serializers.CharField(allow_null=True, help_text="The id (or priority) of the group.")
+    name = serializers.CharField()
+    filed = serializers.IntegerField(source="volume")
+    open = serializers.IntegerField()
+    breached = serializers.IntegerField()
+    completed = AttainmentSerializer(source="cycles")
+
+
+class BreakdownsSerializer(serializers.Serializer):
+    department = BreakdownRowSerializer(many=True)
+    team = BreakdownRowSerializer(many=True)
+    buyer = BreakdownRowSerializer(many=True)
+    category = BreakdownRowSerializer(many=True)
+    priority = BreakdownRowSerializer(many=True)
+
+
+class FairnessRowSerializer(serializers.Serializer):
+    department_id = serializers.IntegerField()
+    name = serializers.CharField()
+    completed = serializers.IntegerField(source="count")
+    met_percent = serializers.FloatField(allow_null=True)
+    comparable_met_percent = serializers.FloatField(allow_null=True)
+    others_met_percent_same_mix = serializers.FloatField(source="expected_met_percent", allow_null=True)
+    met_gap_points = serializers.FloatField(source="met_gap", allow_null=True)
+    median_hours = serializers.FloatField(allow_null=True)
+    time_difference_percent = serializers.FloatField(allow_null=True)
+    first_response_time_difference_percent = serializers.FloatField(
+        source="fr_time_difference_percent", allow_null=True
+    )
+    reopen_percent = serializers.FloatField(allow_null=True)
+    raised_percent = serializers.FloatField(allow_null=True)
+    flags = serializers.ListField(child=serializers.CharField())
+
+
+class TeamForecastSerializer(serializers.Serializer):
+    team_id = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    open = serializers.IntegerField()
+    breached = serializers.IntegerField()
+    due_soon = serializers.IntegerField(help_text="Due within the next 24 business hours, not breached yet.")
+    due_this_week = serializers.IntegerField()
+    capacity_left = serializers.FloatField(allow_null=True)
+    weeks_to_clear = serializers.FloatField(allow_null=True)
+    will_miss = serializers.BooleanField()
+
+
+class BuyerWarningSerializer(serializers.Serializer):
+    buyer_id = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    due_soon = serializers.IntegerField()
+    open = serializers.IntegerField()
+    breached = serializers.IntegerField()
+
+
+class EarlyWarningSerializer(serializers.Serializer):
+    horizon = serializers.DateTimeField()
+    teams = TeamForecastSerializer(many=True)
+    buyers = BuyerWarningSerializer(many=True)
+
+
+class CsatSerializer(serializers.Serializer):
+    sent = serializers.IntegerField()
+    answered = serializers.IntegerField()
+    average = serializers.FloatField(allow_null=True)
+    response_percent = serializers.IntegerField(allow_null=True)
+
+
+class DashboardSerializer(serializers.Serializer):
+    period = PeriodSerializer(source="scope.period")
+    backlog = BacklogSerializer()
+    completed_cycles = AttainmentSerializer(source="attainment")
+    filed = serializers.IntegerField(source="created")
+    completed = serializers.IntegerField()
+    backlog_change = serializers.IntegerField(help_text="Filed minus completed in the period.")
+    target_percent = serializers.IntegerField()
+    weeks = WeekSerializer(many=True)
+    breakdowns = BreakdownsSerializer()
+    fairness = FairnessRowSerializer(many=True, source="fairness.rows")
+    early_warning = EarlyWarningSerializer(source="warning")
+    csat = CsatSerializer(source="api_csat")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("requests/<str:reference>/", views.RequestDetailView.as_view(), name="request"),
     path("requests/<str:reference>/replies/", views.ReplyCreateView.as_view(), name="reply"),
     path("requests/<str:reference>/notes/", views.NoteCreateView.as_view(), name="note"),
+    path("requests/<str:reference>/attachments/", views.AttachmentUploadView.as_view(), name="attachments"),
     path(
         "requests/<str:reference>/attachments/<int:attachment_id>/",
         views.AttachmentDownloadView.as_view(),
@@ -26,6 +27,7 @@ urlpatterns = [
     path("notifications/", views.NotificationListView.as_view(), name="notifications"),
     path("notifications/read-all/", views.NotificationsReadAllView.as_view(), name="notifications_read_all"),
     path("notifications/<int:pk>/read/", views.NotificationReadView.as_view(), name="notification_read"),
+    path("dashboard/", views.DashboardView.as_view(), name="dashboard"),
 ]
 # One URL per lifecycle action: /api/v1/requests/PR-2026-000123/mark-ordered/
 urlpatterns += [

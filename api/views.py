@@ -14,6 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,11 +27,13 @@ from requests_app.forms import (
     QueueFilterForm,
     action_form,
 )
-from requests_app.models import Attachment, BuyerTeam, Category, ProcurementRequest, Status, TeamMembership
+from requests_app.models import Attachment, BuyerTeam, Category, Priority, ProcurementRequest, Status, TeamMembership
 from requests_app.permissions import ACTION_RULES
 from requests_app.queue import SLA_STATES
 from requests_app.views import action_arguments, action_service, visible_request_or_404
+from slas import dashboard
 from slas.catalogue import catalogue
+from slas.forms import DashboardFilterForm
 from slas.models import SlaGoal, SlaPolicy
 from slas.selectors import request_clock_views
 from stakeholders import services as stakeholder_services
@@ -38,10 +41,13 @@ from stakeholders.models import Department, Notification
 
 from . import pagination
 from .errors import Unprocessable, form_errors
+from .forms import AttachmentUploadForm
 from .serializers import (
+    AttachmentSerializer,
     CataloguePolicySerializer,
     CategorySerializer,
     CommentResultSerializer,
+    DashboardSerializer,
     DepartmentSerializer,
     MeSerializer,
     NotificationSerializer,
@@ -354,6 +360,44 @@ class AttachmentDownloadView(APIView):
         return response
 
 
+class AttachmentUploadSerializer(serializers.Serializer):
+    files = serializers.ListField(
+        child=serializers.FileField(), help_text="1 to 5 files, as on the request page: 10 MB each, allowed types."
+    )
+    is_internal = serializers.BooleanField(required=False, help_text="Procurement only: hidden from the requester.")
+
+
+class AttachmentUploadView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        tags=[TAG_REQUESTS],
+        summary="Upload attachments",
+        description="multipart/form-data with one `files` part per file. The same checks as the portal: size, "
+        "type, and content that matches the extension.",
+        request={"multipart/form-data": AttachmentUploadSerializer},
+        responses={201: AttachmentSerializer(many=True)},
+    )
+    def post(self, request, reference):
+        procurement_request = request_for_api(request.user, reference)
+        form = _bound_files(AttachmentUploadForm, request)
+        added = services.attachments_add(
+            procurement_request=procurement_request,
+            uploader=request.user,
+            files=form.cleaned_data["files"],
+            is_internal=form.cleaned_data["is_internal"],
+        )
+        attachments = [_with_request(attachment, procurement_request) for attachment in added]
+        return Response(AttachmentSerializer(attachments, many=True).data, status=201)
+
+
+def _bound_files(form_class, request):
+    form = form_class(data=request.data, files=request.FILES)
+    if not form.is_valid():
+        raise form_errors(form)
+    return form
+
+
 # --- Reference data ----------------------------------------------------------------------------------
 
 
@@ -473,3 +517,35 @@ class NotificationsReadAllView(APIView):
     )
     def post(self, request):
         return Response({"marked": stakeholder_services.notifications_mark_all_read(user=request.user)})
+
+
+# --- The manager dashboard, for reporting tools -----------------------------------------------------------
+
+
+class DashboardView(APIView):
+    @extend_schema(
+        tags=["Dashboard"],
+        summary="The SLA dashboard's figures (procurement managers)",
+        description="The same numbers as /slas/dashboard/, for the same filters; a bad filter is a 400 here.",
+        parameters=[
+            OpenApiParameter("period", str, enum=[value for value, _ in DashboardFilterForm.PERIODS]),
+            OpenApiParameter("quarter", str, description="With period=quarter: e.g. 2026-Q3 (the last eight)."),
+            OpenApiParameter("start", OpenApiTypes.DATE, description="With period=custom."),
+            OpenApiParameter("end", OpenApiTypes.DATE, description="With period=custom (at most two years)."),
+            OpenApiParameter("team", int),
+            OpenApiParameter("department", int),
+            OpenApiParameter("category", int),
+            OpenApiParameter("priority", str, enum=list(Priority.values)),
+        ],
+        responses=DashboardSerializer,
+    )
+    def get(self, request):
+        if not permissions.is_manager(request.user):
+            raise PermissionDenied("The dashboard is for procurement managers.")
+        form = DashboardFilterForm(request.query_params or None)
+        if form.is_bound and not form.is_valid():
+            raise ValidationError(form_errors(form).detail)
+        scope = form.scope()
+        figures = dashboard.manager_dashboard(scope)
+        figures.api_csat = dashboard.csat_in_scope(scope)
+        return Response(DashboardSerializer(figures).data)

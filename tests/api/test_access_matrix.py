@@ -51,6 +51,7 @@ ENDPOINT_READS = {
     "/api/v1/sla-policies/": "401 200 200 200 200 200 200",
     "/api/v1/catalogue/": "401 200 200 200 200 200 200",
     "/api/v1/notifications/": "401 200 200 200 200 200 200",
+    "/api/v1/dashboard/": "401 403 403 403 403 403 200",
 }
 
 
