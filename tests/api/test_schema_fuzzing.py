@@ -23,7 +23,7 @@ from api.throttling import TokenRateThrottle
 from requests_app import services
 from tests.factories import file_request
 
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 10
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
