@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from requests_app.models import Attachment, Category, ProcurementRequest, RequestEvent
+from slas.forms import GOAL_FIELDS
 from slas.models import SlaGoal, SlaPolicy
 from stakeholders.models import Department, Notification
 
@@ -249,15 +250,7 @@ class GoalSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SlaGoal
-        fields = [
-            "id",
-            "category",
-            "priority",
-            "department",
-            "first_response_minutes",
-            "resolution_minutes",
-            "calendar",
-        ]
+        fields = ["id", *GOAL_FIELDS]
 
 
 class SlaPolicySerializer(serializers.ModelSerializer):

@@ -6,7 +6,6 @@ import uuid
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
-from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
@@ -27,14 +26,13 @@ from requests_app.forms import (
     QueueFilterForm,
     action_form,
 )
-from requests_app.models import Attachment, BuyerTeam, Category, Priority, ProcurementRequest, Status, TeamMembership
+from requests_app.models import BuyerTeam, Category, Priority, ProcurementRequest, Status, TeamMembership
 from requests_app.permissions import ACTION_RULES
 from requests_app.queue import SLA_STATES
-from requests_app.views import action_arguments, action_service, visible_request_or_404
+from requests_app.views import action_arguments, action_service, attachment_download, visible_request_or_404
 from slas import dashboard
-from slas.catalogue import catalogue
+from slas.catalogue import catalogue, policies_in_matching_order
 from slas.forms import DashboardFilterForm
-from slas.models import SlaGoal, SlaPolicy
 from slas.selectors import request_clock_views
 from stakeholders import services as stakeholder_services
 from stakeholders.models import Department, Notification
@@ -344,20 +342,7 @@ class AttachmentDownloadView(APIView):
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file.")},
     )
     def get(self, request, reference, attachment_id):
-        procurement_request = request_for_api(request.user, reference)
-        attachment = get_object_or_404(Attachment, pk=attachment_id, procurement_request=procurement_request)
-        if attachment.is_internal and not permissions.can_view_internal(request.user):
-            raise Http404
-        try:
-            handle = attachment.file.open("rb")
-        except FileNotFoundError as missing:
-            raise Http404 from missing
-        response = FileResponse(
-            handle, as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return attachment_download(request.user, reference, attachment_id)
 
 
 class AttachmentUploadSerializer(serializers.Serializer):
@@ -440,16 +425,7 @@ class SlaPolicyListView(APIView):
         responses=SlaPolicySerializer(many=True),
     )
     def get(self, request):
-        policies = (
-            SlaPolicy.objects.filter(is_active=True)
-            .order_by("is_default", "position", "name")
-            .prefetch_related(
-                Prefetch(
-                    "goals",
-                    queryset=SlaGoal.objects.select_related("category", "department", "calendar").order_by("position"),
-                )
-            )
-        )
+        policies = policies_in_matching_order()
         return Response(SlaPolicySerializer(policies, many=True).data)
 
 

@@ -487,20 +487,25 @@ class AttachmentDownloadView(LoginRequiredMixin, View):
     """Files are only ever served through here, after the same visibility check as the page."""
 
     def get(self, request, reference, attachment_id):
-        procurement_request = visible_request_or_404(request.user, reference)
-        attachment = get_object_or_404(Attachment, pk=attachment_id, procurement_request=procurement_request)
-        if attachment.is_internal and not permissions.can_view_internal(request.user):
-            raise Http404
-        try:
-            handle = attachment.file.open("rb")
-        except FileNotFoundError as missing:
-            raise Http404 from missing
-        response = FileResponse(
-            handle, as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return attachment_download(request.user, reference, attachment_id)
+
+
+def attachment_download(user, reference, attachment_id):
+    """The file as a download, after the page's visibility check (the page and the API serve files here)."""
+    procurement_request = visible_request_or_404(user, reference)
+    attachment = get_object_or_404(Attachment, pk=attachment_id, procurement_request=procurement_request)
+    if attachment.is_internal and not permissions.can_view_internal(user):
+        raise Http404
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError as missing:
+        raise Http404 from missing
+    response = FileResponse(
+        handle, as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 # --- routing (procurement managers) and availability ----------------------------------------------

@@ -9,10 +9,10 @@ from tests.requests_app.test_views_access import (
     MISSING_REFERENCE,
     ROLES,
     ROW_READS,
-    WRITES,
     _file,
     _pdf,
     _snapshot,
+    _write_cases,
 )
 
 from .conftest import token_client
@@ -89,13 +89,6 @@ def test_a_request_and_its_attachment_answer_each_role_as_the_pages_do(cast, row
 
 
 # --- Writes -------------------------------------------------------------------------------------
-
-
-def _write_cases():
-    for row, table in WRITES.items():
-        for (action,), cells in table.items():
-            for role in ROLES:
-                yield pytest.param(row, action, role, cells[role], id=f"{row}-{action}-{role}")
 
 
 @pytest.mark.django_db
