@@ -9,6 +9,7 @@ from tests.requests_app.test_views_access import (
     MISSING_REFERENCE,
     ROLES,
     ROW_READS,
+    WRITES,
     _file,
     _pdf,
     _snapshot,
@@ -118,3 +119,34 @@ def test_writes_are_allowed_or_refused_as_the_browsers_table_says(cast, row, act
     else:
         assert after == before
         assert set(response.json()) == {"errors"}
+
+
+# Notes and uploads have no row of their own in the browser's tables: an upload is allowed to whoever may
+# reply (the comment row); a note to those of them who are Procurement.
+def _note_and_upload_cases():
+    for row, table in WRITES.items():
+        for role in ROLES:
+            reply = table[("comment",)][role]
+            note = "403" if reply == "ok" and role not in ("buyer", "manager") else reply
+            yield pytest.param(row, "notes", role, note, id=f"{row}-notes-{role}")
+            yield pytest.param(row, "attachments", role, reply, id=f"{row}-attachments-{role}")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("row", "endpoint", "role", "expected"), list(_note_and_upload_cases()))
+def test_notes_and_uploads_follow_the_reply_rights(cast, row, endpoint, role, expected):
+    procurement_request = _row(cast, row, status="submitted")
+    before = _snapshot(procurement_request)
+    path = f"/api/v1/requests/{procurement_request.reference}/{endpoint}/"
+    api = token_client(cast[role])
+    if endpoint == "notes":
+        response = api.post(path, {"body": "Budget checked."}, format="json")
+    else:
+        response = api.post(path, {"files": [_pdf()]}, format="multipart")
+    after = _snapshot(procurement_request)
+    assert response.status_code == _expected_status(expected, done=201), response.json()
+    if expected == "ok":
+        counted = "attachments" if endpoint == "attachments" else "comments"
+        assert after[counted] == before[counted] + 1
+    else:
+        assert after == before
