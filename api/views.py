@@ -135,11 +135,6 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-def request_for_api(user, reference):
-    """A request the user may see, with what its API answer shows; any other is a 404."""
-    return visible_request_or_404(user, reference)
-
-
 def detail_data(user, procurement_request):
     """The request as its page shows it: clocks, timeline, attachments, and the actions the user may take."""
     include_internal = permissions.can_view_internal(user)
@@ -210,7 +205,7 @@ class RequestListView(APIView):
                 is_confidential=cleaned["is_confidential"],
                 submission_token=uuid.uuid4(),
             )
-            filed = request_for_api(request.user, procurement_request.reference)
+            filed = visible_request_or_404(request.user, procurement_request.reference)
             return 201, detail_data(request.user, filed), procurement_request
 
         if key is None:
@@ -235,7 +230,7 @@ class RequestDetailView(APIView):
         responses=RequestDetailSerializer,
     )
     def get(self, request, reference):
-        return Response(detail_data(request.user, request_for_api(request.user, reference)))
+        return Response(detail_data(request.user, visible_request_or_404(request.user, reference)))
 
 
 ReplySerializer = form_serializer(CommentForm, "ReplySerializer", exclude=("attachments", "is_internal"))
@@ -247,7 +242,7 @@ class CommentCreateView(APIView):
     is_internal = False
 
     def post(self, request, reference):
-        procurement_request = request_for_api(request.user, reference)
+        procurement_request = visible_request_or_404(request.user, reference)
         data = _body(request)
         _typed(ReplySerializer, data)
         form = _bound(CommentForm, data)
@@ -283,7 +278,7 @@ class RequestActionView(APIView):
     serializer_class = None
 
     def post(self, request, reference):
-        procurement_request = request_for_api(request.user, reference)
+        procurement_request = visible_request_or_404(request.user, reference)
         data = _body(request)
         _typed(self.serializer_class, data)
         form = action_form(self.action, data, files=MultiValueDict())
@@ -295,7 +290,7 @@ class RequestActionView(APIView):
             expected_version=form.cleaned_data.get("version"),
             **action_arguments(self.action, form.cleaned_data),
         )
-        return Response(detail_data(request.user, request_for_api(request.user, reference)))
+        return Response(detail_data(request.user, visible_request_or_404(request.user, reference)))
 
 
 def _action_view(action):
@@ -364,7 +359,7 @@ class AttachmentUploadView(APIView):
         responses={201: AttachmentSerializer(many=True)},
     )
     def post(self, request, reference):
-        procurement_request = request_for_api(request.user, reference)
+        procurement_request = visible_request_or_404(request.user, reference)
         form = _bound_files(AttachmentUploadForm, request)
         added = services.attachments_add(
             procurement_request=procurement_request,

@@ -182,3 +182,17 @@ def test_revoking_is_the_owners_and_revoking_twice_changes_nothing(requester, co
     first = ApiToken.objects.get(pk=token.pk).revoked_at
     api_token_revoke(token=token, actor=requester)
     assert ApiToken.objects.get(pk=token.pk).revoked_at == first
+
+
+@pytest.mark.django_db
+def test_an_administrator_revokes_tokens_in_the_admin_without_seeing_secrets(client, admin_user, requester):
+    token, secret = api_token_create(user=requester, name="Leaked")
+    client.force_login(admin_user)
+    listing = client.get(reverse("admin:api_apitoken_changelist")).content.decode()
+    assert "Leaked" in listing and secret not in listing and token.key_hash not in listing
+    response = client.post(
+        reverse("admin:api_apitoken_changelist"), {"action": "revoke", "_selected_action": [token.pk]}
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
