@@ -196,3 +196,20 @@ def test_an_administrator_revokes_tokens_in_the_admin_without_seeing_secrets(cli
     assert response.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None
+
+
+@pytest.mark.django_db
+def test_a_crash_under_the_api_is_a_json_500_in_the_same_format(monkeypatch, requester):
+    from api.views import MeView
+
+    def crash(self, request):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(MeView, "get", crash)
+    api = APIClient(raise_request_exception=False)
+    api.force_authenticate(requester)
+    response = api.get(ME)
+    assert response.status_code == 500
+    assert _errors(response) == [
+        {"field": None, "code": "server_error", "message": "Something went wrong on our side; it has been logged."}
+    ]
