@@ -21,6 +21,7 @@ COPY servicedesk ./servicedesk
 COPY stakeholders ./stakeholders
 COPY requests_app ./requests_app
 COPY slas ./slas
+COPY api ./api
 COPY templates ./templates
 COPY static ./static
 
