@@ -22,6 +22,7 @@ COPY stakeholders ./stakeholders
 COPY requests_app ./requests_app
 COPY slas ./slas
 COPY webhooks ./webhooks
+COPY api ./api
 COPY templates ./templates
 COPY static ./static
 

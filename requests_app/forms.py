@@ -441,6 +441,9 @@ class QueueFilterForm(forms.Form):
     responded_to = forms.DateField(
         label="First response until", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
+    # The REST API's "changed since" (e.g. a report that syncs what moved since its last run).
+    updated_from = forms.DateField(label="Updated from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    updated_to = forms.DateField(label="Updated until", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     # The dashboard's early warning: open requests due by then that are not overdue yet.
     due_by = forms.DateTimeField(
         label="Due by (not yet overdue)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
@@ -468,6 +471,8 @@ class QueueFilterForm(forms.Form):
         "responded_to": lambda value: _first_response_stopped(
             stopped_at__lt=_local_midnight(value + timedelta(days=1))
         ),
+        "updated_from": lambda value: Q(updated_at__gte=_local_midnight(value)),
+        "updated_to": lambda value: Q(updated_at__lt=_local_midnight(value + timedelta(days=1))),
         "completed_from": lambda value: Q(completed_at__gte=_local_midnight(value)),
         "completed_to": lambda value: Q(completed_at__lt=_local_midnight(value + timedelta(days=1))),
     }
@@ -510,9 +515,10 @@ class QueueFilterForm(forms.Form):
         start, end = data.get("responded_from"), data.get("responded_to")
         if start and end and start > end:
             self.add_error("responded_to", "Must not be before the start date.")
-        start, end = data.get("completed_from"), data.get("completed_to")
-        if start and end and start > end:
-            self.add_error("completed_to", "Must not be before the start date.")
+        for start_name, end_name in (("completed_from", "completed_to"), ("updated_from", "updated_to")):
+            start, end = data.get(start_name), data.get(end_name)
+            if start and end and start > end:
+                self.add_error(end_name, "Must not be before the start date.")
         return data
 
     def active(self):
@@ -522,10 +528,14 @@ class QueueFilterForm(forms.Form):
         self.is_valid()  # cleaned_data then holds the valid fields; errors hold the others
         return {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
 
-    def apply(self, queryset):
-        """Narrow the queryset by the valid filters."""
+    def apply(self, queryset, *, full_text=True):
+        """Narrow the queryset by the valid filters. `full_text=False` searches the reference, title and
+        description only: the full-text document holds internal notes, which only Procurement may search."""
         for name, value in self.active().items():
-            queryset = queryset.text_search(value) if name == "q" else queryset.filter(self.RULES[name](value))
+            if name == "q":
+                queryset = queryset.text_search(value) if full_text else queryset.search(value)
+            else:
+                queryset = queryset.filter(self.RULES[name](value))
         return queryset
 
     def querystring(self):

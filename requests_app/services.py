@@ -82,6 +82,7 @@ def _event(procurement_request, *, kind, actor, **fields):
 
 
 def _attachments_add(*, procurement_request, uploader, files, comment=None, is_internal=False):
+    added = []
     for uploaded in files:
         content_type = attachment_validate(uploaded)
         attachment = Attachment(
@@ -102,6 +103,33 @@ def _attachments_add(*, procurement_request, uploader, files, comment=None, is_i
             attachment=attachment,
             is_internal=is_internal,
         )
+        added.append(attachment)
+    return added
+
+
+@transaction.atomic
+def attachments_add(*, procurement_request, uploader, files, is_internal=False) -> list[Attachment]:
+    """Attach files to a request on their own (the API; the portal sends files with a reply).
+
+    The same people as may reply, the same checks as every upload; internal files are Procurement's.
+    Each file is a line on the timeline; nobody is notified (a reply that mentions them is).
+    """
+    procurement_request = ProcurementRequest.objects.select_for_update().get(pk=procurement_request.pk)
+    if not permissions.can_reply(uploader, procurement_request):
+        raise PermissionDenied("You cannot add files to this request.")
+    if is_internal and not permissions.can_view_internal(uploader):
+        raise PermissionDenied("Only Procurement can add internal files.")
+    if not files:
+        raise ValidationError({"files": "Choose at least one file."})
+    if len(files) > settings.ATTACHMENTS_PER_UPLOAD:
+        raise ValidationError({"files": f"Attach at most {settings.ATTACHMENTS_PER_UPLOAD} files at a time."})
+    for uploaded in files:
+        attachment_validate(uploaded)  # refuse before anything is written
+    added = _attachments_add(
+        procurement_request=procurement_request, uploader=uploader, files=files, is_internal=is_internal
+    )
+    ProcurementRequest.objects.filter(pk=procurement_request.pk).update(updated_at=timezone.now())
+    return added
 
 
 @transaction.atomic

@@ -62,7 +62,7 @@ def home(request):
     return redirect("requests_app:mine")
 
 
-def _visible_request_or_404(user, reference):
+def visible_request_or_404(user, reference):
     return get_object_or_404(
         ProcurementRequest.objects.visible_to(user).select_related(
             "category", "department__head", "requester", "assignee__profile", "currency", "team"
@@ -116,7 +116,7 @@ class RequestConfirmationView(LoginRequiredMixin, DetailView):
     context_object_name = "procurement_request"
 
     def get_object(self, queryset=None):
-        return _visible_request_or_404(self.request.user, self.kwargs["reference"])
+        return visible_request_or_404(self.request.user, self.kwargs["reference"])
 
 
 class RequestListView(LoginRequiredMixin, ListView):
@@ -173,7 +173,7 @@ class RequestDetailView(LoginRequiredMixin, View):
     template_name = "requests_app/request_detail.html"
 
     def get(self, request, reference):
-        procurement_request = _visible_request_or_404(request.user, reference)
+        procurement_request = visible_request_or_404(request.user, reference)
         return render(request, self.template_name, detail_context(request, procurement_request))
 
 
@@ -248,7 +248,7 @@ class CommentCreateView(LoginRequiredMixin, View):
     """Post a reply or note; htmx swaps the conversation in place, plain POST redirects back."""
 
     def post(self, request, reference):
-        procurement_request = _visible_request_or_404(request.user, reference)
+        procurement_request = visible_request_or_404(request.user, reference)
         allow_internal = permissions.can_view_internal(request.user)
         form = CommentForm(request.POST, request.FILES, allow_internal=allow_internal)
         if form.is_valid():
@@ -320,6 +320,18 @@ ACTION_DONE = {
 }
 
 
+def action_arguments(action, cleaned_data):
+    """The service's arguments from an action form's cleaned data (the version is passed on its own)."""
+    arguments = {
+        key: value
+        for key, value in cleaned_data.items()
+        if key in {"note", "po_number", "assignee", "priority", "category"}
+    }
+    if action == "claim":
+        arguments.pop("note", None)
+    return arguments
+
+
 def action_service(action):
     """The service behind an action: every verb is `procurement_request_<action>` in services.py."""
     return getattr(services, f"procurement_request_{action}")
@@ -346,18 +358,12 @@ class RequestActionView(LoginRequiredMixin, View):
     action = None
 
     def post(self, request, reference):
-        procurement_request = _visible_request_or_404(request.user, reference)
+        procurement_request = visible_request_or_404(request.user, reference)
         form = action_form(self.action, request.POST)
         in_queue = bool(request.htmx) and request.POST.get("respond_with") == "row"
         back = _next_url(request) or procurement_request_url(procurement_request)
         if form.is_valid():
-            arguments = {
-                key: value
-                for key, value in form.cleaned_data.items()
-                if key in {"note", "po_number", "assignee", "priority", "category"}
-            }
-            if self.action == "claim":
-                arguments.pop("note", None)
+            arguments = action_arguments(self.action, form.cleaned_data)
             try:
                 action_service(self.action)(
                     procurement_request=procurement_request,
@@ -457,7 +463,7 @@ class ExpectedDateView(LoginRequiredMixin, View):
     """The buyer sets the date the requester can expect delivery; the requester is told."""
 
     def post(self, request, reference):
-        procurement_request = _visible_request_or_404(request.user, reference)
+        procurement_request = visible_request_or_404(request.user, reference)
         if not permissions.can_set_expected_date(request.user, procurement_request):
             raise PermissionDenied
         form = ExpectedDateForm(request.POST, auto_id="id_expected_%s")
@@ -495,7 +501,7 @@ class FollowView(LoginRequiredMixin, View):
     """Follow (follow=1) or stop following (follow=0) a request you can see."""
 
     def post(self, request, reference):
-        procurement_request = _visible_request_or_404(request.user, reference)
+        procurement_request = visible_request_or_404(request.user, reference)
         if request.POST.get("follow") == "0":
             services.watcher_remove(procurement_request=procurement_request, actor=request.user, user=request.user)
             text = f"You no longer follow {reference}."
@@ -509,7 +515,7 @@ class WatcherAddView(LoginRequiredMixin, View):
     """The requester or the buyer adds a colleague who can see the request as a follower."""
 
     def post(self, request, reference):
-        procurement_request = _visible_request_or_404(request.user, reference)
+        procurement_request = visible_request_or_404(request.user, reference)
         if not permissions.can_add_watchers(request.user, procurement_request):
             raise PermissionDenied("You cannot add followers to this request.")
         form = WatcherForm(request.POST, procurement_request=procurement_request, auto_id="id_watcher_%s")
@@ -528,7 +534,7 @@ class WatcherAddView(LoginRequiredMixin, View):
 
 class WatcherRemoveView(LoginRequiredMixin, View):
     def post(self, request, reference, user_id):
-        procurement_request = _visible_request_or_404(request.user, reference)
+        procurement_request = visible_request_or_404(request.user, reference)
         watcher = get_object_or_404(
             Watcher.objects.select_related("user"), procurement_request=procurement_request, user_id=user_id
         )
@@ -542,20 +548,25 @@ class AttachmentDownloadView(LoginRequiredMixin, View):
     """Files are only ever served through here, after the same visibility check as the page."""
 
     def get(self, request, reference, attachment_id):
-        procurement_request = _visible_request_or_404(request.user, reference)
-        attachment = get_object_or_404(Attachment, pk=attachment_id, procurement_request=procurement_request)
-        if attachment.is_internal and not permissions.can_view_internal(request.user):
-            raise Http404
-        try:
-            handle = attachment.file.open("rb")
-        except FileNotFoundError as missing:
-            raise Http404 from missing
-        response = FileResponse(
-            handle, as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return attachment_download(request.user, reference, attachment_id)
+
+
+def attachment_download(user, reference, attachment_id):
+    """The file as a download, after the page's visibility check (the page and the API serve files here)."""
+    procurement_request = visible_request_or_404(user, reference)
+    attachment = get_object_or_404(Attachment, pk=attachment_id, procurement_request=procurement_request)
+    if attachment.is_internal and not permissions.can_view_internal(user):
+        raise Http404
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError as missing:
+        raise Http404 from missing
+    response = FileResponse(
+        handle, as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 # --- routing (procurement managers) and availability ----------------------------------------------
@@ -832,7 +843,7 @@ class QueueActionsView(LoginRequiredMixin, View):
     def get(self, request, reference):
         if not permissions.is_procurement_staff(request.user):
             raise PermissionDenied
-        procurement_request = _visible_request_or_404(request.user, reference)
+        procurement_request = visible_request_or_404(request.user, reference)
         context = {
             "pr": procurement_request,
             "actions": request_actions(request.user, procurement_request),

@@ -14,4 +14,10 @@ urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
     path("", include("stakeholders.urls")),  # me/settings/, notifications/
     path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
+    path("", include("api.token_urls")),  # me/api-tokens/: the API tokens section of My settings
 ]
+
+# Under /api/ a URL nothing answers, or a crash, is answered in the API's JSON error format.
+handler404 = "api.errors.not_found"
+handler500 = "api.errors.server_error"

@@ -118,16 +118,7 @@ def _applies_to(goal):
 def catalogue(*, now=None):
     """Policies in matching order (the default last), each goal with targets and benchmarks."""
     now = now or timezone.now()
-    policies = list(
-        SlaPolicy.objects.filter(is_active=True)
-        .order_by("is_default", "position", "name")
-        .prefetch_related(
-            Prefetch(
-                "goals",
-                queryset=SlaGoal.objects.select_related("category", "department", "calendar").order_by("position"),
-            )
-        )
-    )
+    policies = list(policies_in_matching_order())
     calendars = {calendar.pk: calendar for calendar in calendars_in_use(policies)}
     day_seconds = {pk: business_day_seconds(calendar.current_spec) for pk, calendar in calendars.items()}
     benchmarks = _benchmarks(now - timedelta(days=BENCHMARK_DAYS), day_seconds)
@@ -150,6 +141,20 @@ def catalogue(*, now=None):
             )
         result.append((policy, rows))
     return result, list(calendars.values())
+
+
+def policies_in_matching_order():
+    """The active policies, the default last, each with its goals in order (two queries)."""
+    return (
+        SlaPolicy.objects.filter(is_active=True)
+        .order_by("is_default", "position", "name")
+        .prefetch_related(
+            Prefetch(
+                "goals",
+                queryset=SlaGoal.objects.select_related("category", "department", "calendar").order_by("position"),
+            )
+        )
+    )
 
 
 def calendars_in_use(policies):

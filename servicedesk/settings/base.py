@@ -29,10 +29,14 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_htmx",
     "axes",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from static: no CDN
     "stakeholders",
     "requests_app",
     "slas",
     "webhooks",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -279,6 +283,58 @@ SLA_FAIRNESS_MARGIN_PERCENT = env.int("SLA_FAIRNESS_MARGIN_PERCENT", default=10)
 SLA_FAIRNESS_MIN_VOLUME = env.int("SLA_FAIRNESS_MIN_VOLUME", default=20)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- REST API (api/) --------------------------------------------------------------------------------
+# Tokens first: a call that sends one is that token's; the site's own htmx calls use the session (with
+# CSRF). Every error is {"errors": [...]} (api/errors.py). No browsable API: JSON only.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": env("API_RATE_LIMIT", default="600/minute")},
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Procurement Service Desk API",
+    "DESCRIPTION": (
+        "Procurement requests, their lifecycle, SLA clocks and reference data. Authenticate with "
+        "`Authorization: Bearer <token>` (create a token under *My settings*). Every error is "
+        '`{"errors": [{"field": ..., "code": ..., "message": ...}]}`.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "requests_app.models.Status",
+        "PriorityEnum": "requests_app.models.Priority",
+    },
+    "SECURITY": [{"tokenAuth": []}, {"cookieAuth": []}],
+    # The docs list these groups in this order (api/views.py tags each operation).
+    "TAGS": [
+        {"name": "Requests", "description": "List, read and file requests; replies, notes and attachments."},
+        {"name": "Request lifecycle", "description": "One endpoint per action, as the request page offers it."},
+        {"name": "Reference data", "description": "Categories, departments, teams, SLA policies, the catalogue."},
+        {"name": "You", "description": "Who you are, and your notifications."},
+        {"name": "Dashboard", "description": "The SLA dashboard's figures, for reporting tools."},
+    ],
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": False},
+}
+# Idempotency keys of POST /api/v1/requests/ are kept this long; a retry after it files again.
+API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
 
 LOGGING = {
     "version": 1,
