@@ -1,6 +1,7 @@
 """The test suite: PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set, else SQLite."""
 
 import tempfile
+import uuid
 from pathlib import Path
 
 from .base import *  # noqa: F403
@@ -42,6 +43,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "control_folder": str(CELERY_BROKER_DIR / "control"),
     }
+
+# Each run counts its own rate limits in a shared Redis: no run sees another's (or a developer's) counters.
+if "CACHES" in globals():
+    CACHES["default"]["KEY_PREFIX"] = f"servicedesk-test-{uuid.uuid4().hex}"
 
 # WhiteNoise looks for STATIC_ROOT at start-up; `make test` fills it, a bare pytest run needs it to exist.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

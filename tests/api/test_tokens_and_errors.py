@@ -155,6 +155,20 @@ def test_each_token_has_its_own_rate_limit_and_429_says_when_to_retry(monkeypatc
     assert second.get(ME).status_code == 200
 
 
+def test_rate_limit_counters_live_in_redis_so_every_web_process_shares_them(require_service):
+    from django.conf import settings
+    from django.core.cache import cache
+
+    require_service("Redis", bool(settings.REDIS_URL), "the shared cache needs REDIS_URL")
+    import redis
+
+    cache.set("shared-counter-probe", 7, timeout=30)
+    # another process reads Redis, not this process's memory
+    stored = list(redis.Redis.from_url(settings.REDIS_URL).scan_iter("*shared-counter-probe"))
+    assert len(stored) == 1 and cache.get("shared-counter-probe") == 7
+    cache.delete("shared-counter-probe")
+
+
 @pytest.mark.django_db
 def test_the_schema_is_openapi_3_and_the_docs_load_their_assets_from_our_own_static_files(client, requester):
     schema = APIClient().get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
