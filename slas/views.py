@@ -17,7 +17,7 @@ from requests_app.queue import csv_safe
 from stakeholders.models import Department
 
 from . import catalogue as sla_catalogue
-from . import dashboard
+from . import dashboard, snapshots
 from .calendars import business_calendar_holidays_import, business_calendar_version_add
 from .forms import (
     CalendarHoursForm,
@@ -277,7 +277,7 @@ class SlaDashboardView(ManagerRequiredMixin, View):
     def get(self, request):
         form = DashboardFilterForm(request.GET or None)
         scope = form.scope()
-        figures = dashboard.manager_dashboard(scope)
+        figures = dashboard.manager_dashboard(scope, snapshot=snapshots.manager_snapshot(scope))
         context = {
             "form": form,
             "dashboard": figures,
