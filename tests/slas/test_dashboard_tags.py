@@ -27,9 +27,7 @@ ROW_TEMPLATE = """      {% for row in rows %}{% with c=row.cycles l=row.links %}
           <td class="text-end" data-value="{{ row.breached }}">{% if l %}<a class="{% if row.breached %}text-danger fw-semibold{% endif %}" href="{{ l.breached }}" data-breached="{{ row.name }}">{{ row.breached }}</a>{% else %}{{ row.breached }}{% endif %}</td>
         </tr>
       {% endwith %}{% endfor %}"""
-TAG_TEMPLATE = (
-    """{% load dashboard_tags %}      {% for row in rows %}{% breakdown_row row dashboard.target_percent %}{% endfor %}"""
-)
+TAG_TEMPLATE = """{% load dashboard_tags %}      {% for row in rows %}{% breakdown_row row dashboard.target_percent %}{% endfor %}"""
 
 LINKS = {
     name: f"/requests/queue/all/?period=90&{name}=1&department=2"
