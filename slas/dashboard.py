@@ -331,9 +331,8 @@ class Backlog:
     ages: list  # [(label, count, link)]
 
 
-def backlog(scope, *, now=None):
-    """Open requests now: how many, at risk, breached, and by age (one query)."""
-    now = now or timezone.now()
+def _backlog_aggregates(now):
+    """The backlog's counts as conditional aggregates (additive: a sum of groups' counts is the whole's)."""
     aggregates = {
         "open": Count("pk"),
         # The queue's own definitions (requests_app.queue.QUEUE_VIEWS "at_risk" and "breached").
@@ -345,7 +344,11 @@ def backlog(scope, *, now=None):
         if high is not None:
             condition &= Q(created_at__gt=now - timedelta(days=high))
         aggregates[f"age_{index}"] = Count("pk", filter=condition)
-    row = ProcurementRequest.objects.filter(scope.request_filter(), status__in=OPEN).aggregate(**aggregates)
+    return aggregates
+
+
+def _backlog(scope, now, row):
+    """A Backlog of the counts _backlog_aggregates named, with the ages' queue links."""
     today = timezone.localdate(now)
     ages = []
     for index, (label, low, high) in enumerate(AGE_BUCKETS):
@@ -355,6 +358,15 @@ def backlog(scope, *, now=None):
         link = open_link(scope, created_from=created_from, created_to=created_to if low else None)
         ages.append((label, row[f"age_{index}"], link))
     return Backlog(row["open"], row["at_risk"], row["breached"], ages)
+
+
+def backlog(scope, *, now=None):
+    """Open requests now: how many, at risk, breached, and by age (one query). The manager's dashboard
+    reads the same counts with its early warning's (early_warning(...).backlog)."""
+    now = now or timezone.now()
+    aggregates = _backlog_aggregates(now)
+    row = ProcurementRequest.objects.filter(scope.request_filter(), status__in=OPEN).aggregate(**aggregates)
+    return _backlog(scope, now, row)
 
 
 @dataclass
@@ -746,13 +758,16 @@ def period_figures(scope):
 
 
 def manager_dashboard(scope, *, now=None, snapshot=None):
-    """Everything the procurement manager's dashboard shows, in 14 queries whatever the data size (15 with a
+    """Everything the procurement manager's dashboard shows, in 13 queries whatever the data size (14 with a
     department chosen). With a `snapshot` (snapshots.Snapshot of this scope's PeriodFigures) the period
-    figures are the snapshot's and only the "now" figures (backlog, early warning) are read: 8 queries."""
+    figures are the snapshot's and only the "now" figures (backlog and early warning, one pass over the
+    open requests) are read: 7 queries."""
     figures = snapshot.figures if snapshot else period_figures(scope)
+    now = now or timezone.now()
+    warning = early_warning(scope, now=now)
     return ManagerDashboard(
         scope=scope,
-        backlog=backlog(scope, now=now),
+        backlog=warning.backlog,
         attainment=figures.attainment,
         weeks=figures.weeks,
         breakdowns=figures.breakdowns,
@@ -766,7 +781,7 @@ def manager_dashboard(scope, *, now=None, snapshot=None):
             "created": created_link(scope),
         },
         fairness=figures.fairness,
-        warning=early_warning(scope, now=now),
+        warning=warning,
         as_of=snapshot.computed_at if snapshot else None,
     )
 
@@ -1102,6 +1117,7 @@ class EarlyWarning:
     teams: list
     buyers: list
     horizon: datetime  # the desk's: 24 business hours from now in the default calendar
+    backlog: Backlog | None = None  # the open requests' counts, read in the same pass
 
     @property
     def due_soon(self):
@@ -1120,6 +1136,8 @@ def early_warning(scope, *, now=None):
     """Requests that breach within the next 24 business hours unless worked (per team, in the team's
     calendar, and per buyer, in the desk's), and each team's backlog against its recent pace: seven
     queries whatever the data. The period does not apply (this is about now); the other filters do."""
+    from django.contrib.auth import get_user_model
+
     from requests_app.models import BuyerTeam
 
     from .models import BusinessCalendar, SlaGoal
@@ -1167,20 +1185,27 @@ def early_warning(scope, *, now=None):
             else Q(team__isnull=True, sla_due_at__lte=forecast.horizon)
         )
     open_requests = ProcurementRequest.objects.filter(scope.request_filter(), status__in=OPEN)
-    per_team = (
-        open_requests.values("team_id")
+    # Every open request read once, grouped by team and buyer: each team's and buyer's figures and the
+    # backlog's are sums of these few hundred cells (at 1,000,000 requests, three reads of the 98,585
+    # open ones cost more than the rest of the page).
+    backlog_counts = _backlog_aggregates(now)
+    cells = list(
+        open_requests.values("team_id", "assignee_id")
         .annotate(
-            open=Count("pk"),
-            breached=Count("pk", filter=Q(sla_breached=True)),
-            due_soon=Count("pk", filter=not_breached & due_soon),
+            **backlog_counts,
+            team_due_soon=Count("pk", filter=not_breached & due_soon),
             due_this_week=Count("pk", filter=Q(sla_breached=True) | Q(sla_due_at__lt=week_end)),
+            buyer_due_soon=Count("pk", filter=not_breached & Q(sla_due_at__lte=desk_horizon)),
         )
         .order_by()
     )
-    for values in per_team:
-        forecast = forecasts[values["team_id"]]
-        forecast.open, forecast.breached = values["open"], values["breached"]
-        forecast.due_soon, forecast.due_this_week = values["due_soon"], values["due_this_week"]
+    for cell in cells:
+        forecast = forecasts[cell["team_id"]]
+        forecast.open += cell["open"]
+        forecast.breached += cell["breached"]
+        forecast.due_soon += cell["team_due_soon"]
+        forecast.due_this_week += cell["due_this_week"]
+    open_now = _backlog(scope, now, {name: sum(cell[name] for cell in cells) for name in backlog_counts})
     recent = Period(local_today - timedelta(days=7 * CAPACITY_WEEKS), local_today - timedelta(days=1), "recent")
     completed_per_team = (
         _completed_cycles(replace(scope, period=recent))
@@ -1202,24 +1227,32 @@ def early_warning(scope, *, now=None):
             "breached": queue_link("breached", scope, team=team_id),
             "due_soon": open_link(scope, team=team_id, due_by=local_horizon),
         }
-    buyers = (
-        open_requests.filter(assignee__isnull=False)
-        .values("assignee_id", "assignee__first_name", "assignee__last_name", "assignee__username")
-        .annotate(
-            open=Count("pk"),
-            breached=Count("pk", filter=Q(sla_breached=True)),
-            due_soon=Count("pk", filter=not_breached & Q(sla_due_at__lte=desk_horizon)),
-        )
-        .filter(due_soon__gt=0)
-        .order_by("-due_soon", "assignee__first_name", "assignee__username")
-    )
+    per_buyer = {}
+    for cell in cells:
+        if cell["assignee_id"] is not None:
+            counts = per_buyer.setdefault(cell["assignee_id"], {"open": 0, "breached": 0, "due_soon": 0})
+            counts["open"] += cell["open"]
+            counts["breached"] += cell["breached"]
+            counts["due_soon"] += cell["buyer_due_soon"]
+    buyers = [{"assignee_id": pk, **counts} for pk, counts in per_buyer.items() if counts["due_soon"]]
+    # Most due soon first, then by first name and username in the database's collation (as ORDER BY did).
+    names = {
+        user["pk"]: user
+        for user in get_user_model()
+        # "or pk is null" (never true): an empty IN would skip the query, and the count must not depend on the data.
+        .objects.filter(Q(pk__in=[values["assignee_id"] for values in buyers]) | Q(pk__isnull=True))
+        .order_by("first_name", "username")
+        .values("pk", "first_name", "last_name", "username")
+    }
+    rank = {pk: position for position, pk in enumerate(names)}
+    buyers.sort(key=lambda values: (-values["due_soon"], rank[values["assignee_id"]]))
     desk_local = timezone.localtime(desk_horizon).strftime("%Y-%m-%dT%H:%M")
     buyer_rows = [
         BuyerWarning(
             values["assignee_id"],
             _row_name(
                 "buyer",
-                [values["assignee__first_name"], values["assignee__last_name"], values["assignee__username"]],
+                [names[values["assignee_id"]][name] for name in ("first_name", "last_name", "username")],
                 values["assignee_id"],
             ),
             values["due_soon"],
@@ -1230,7 +1263,7 @@ def early_warning(scope, *, now=None):
         for values in buyers
     ]
     team_rows = [forecast for team_id, forecast in forecasts.items() if team_id is not None or forecast.open]
-    return EarlyWarning(team_rows, buyer_rows, desk_horizon)
+    return EarlyWarning(team_rows, buyer_rows, desk_horizon, backlog=open_now)
 
 
 # --- the department head's scorecard ------------------------------------------------------------------------
