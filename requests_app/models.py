@@ -683,6 +683,13 @@ class ProcurementRequest(models.Model):
                 condition=Q(status__in=sorted(OPEN_STATUSES)),
                 name="request_open_team_by_due",
             ),
+            # A department's scorecard: its most urgent open requests (breached first, then by due time) are
+            # the first rows of this index, not a sort of all its open ones.
+            models.Index(
+                fields=["department", "-sla_breached", "sla_due_at", "id"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="request_open_department_urgent",
+            ),
             models.Index(
                 fields=["sla_due_at", "id"],
                 condition=Q(status__in=sorted(OPEN_STATUSES), sla_threshold__gt=0, sla_breached=False),
