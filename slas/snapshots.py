@@ -98,7 +98,7 @@ def dashboard_snapshots_refresh(*, today=None):
         computed_at = timezone.now()  # taken before reading: the figures are at least this fresh
         scope = dashboard.Scope(period)
         keys.append(snapshot_key("manager", scope))
-        _store(keys[-1], dashboard.period_figures(scope), computed_at)
+        _store(keys[-1], dashboard.period_figures(scope, today=today), computed_at)
     for department in Department.objects.filter(is_procurement=False).order_by("pk"):
         computed_at = timezone.now()
         quarters = dashboard.quarterly_attainment(dashboard.Scope(periods[0], department_id=department.pk))

@@ -22,7 +22,7 @@ from stakeholders.models import Department
 from tests.slas.factories import request_without_clocks
 
 pytestmark = pytest.mark.django_db
-NOW_QUERIES = 7  # a snapshot-served dashboard still reads the early warning and backlog (one pass)
+NOW_QUERIES = 6  # a snapshot-served dashboard still reads the early warning and backlog (one pass)
 PRESETS = [Period.last_days(days) for days in snapshots.PRESET_DAYS]
 
 
