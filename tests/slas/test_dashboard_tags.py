@@ -54,7 +54,9 @@ ROWS = [
 
 @pytest.mark.parametrize("language", ["en", "de"])
 @pytest.mark.parametrize("target", [90, 50])
-def test_the_tag_writes_what_the_row_template_wrote(language, target):
+@pytest.mark.parametrize("thousands", [False, True])
+def test_the_tag_writes_what_the_row_template_wrote(language, target, thousands, settings):
+    settings.USE_THOUSAND_SEPARATOR = thousands
     engine = engines["django"]
     context = {"rows": ROWS, "dashboard": {"target_percent": target}}
     with translation.override(language):
@@ -62,3 +64,4 @@ def test_the_tag_writes_what_the_row_template_wrote(language, target):
         new = engine.from_string(TAG_TEMPLATE).render(context)
     assert new == old
     assert "Sales &amp; &lt;Marketing&gt;" in new and "&amp;department=2" in new
+    assert ("1,234" if language == "en" else "1.234") in new if thousands else "1234" in new
