@@ -295,10 +295,18 @@ class SlaDashboardFairnessEvidenceView(ManagerRequiredMixin, View):
     def get(self, request, department_id):
         form = DashboardFilterForm(request.GET or None)
         scope = form.scope()
-        rows = {row.department_id: row for row in dashboard.fairness(scope).rows}
+        # The evidence behind the row the dashboard showed: from the same snapshot when the dashboard had one.
+        snapshot = snapshots.manager_snapshot(scope)
+        fairness = snapshot.figures.fairness if snapshot else dashboard.fairness(scope)
+        rows = {row.department_id: row for row in fairness.rows}
         if department_id not in rows:
             raise Http404("No completed requests of this department in the period.")
-        context = {"row": rows[department_id], "fairness_period": scope.period, "querystring": request.GET.urlencode()}
+        context = {
+            "row": rows[department_id],
+            "fairness_period": scope.period,
+            "querystring": request.GET.urlencode(),
+            "as_of": snapshot.computed_at if snapshot else None,
+        }
         template = "slas/_partials/fairness_evidence.html" if request.htmx else "slas/fairness_evidence.html"
         return render(request, template, context)
 
