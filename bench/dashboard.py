@@ -5,14 +5,16 @@
 
 Drives the real view in-process through Django's test client (as bench/run.py does) for the last
 7 / 30 / 90 days, a 90-day period narrowed to one department, one breakdown's CSV export, and a
-department's scorecard for 90 days.
-Reads only. Figures, not assertions: correctness lives in tests/slas/test_dashboard.py.
+department's scorecard for 90 days: first every one computed live (no snapshot: the cold path), then
+the preset views (the unfiltered 7 / 30 / 90 days and the scorecard) served from the snapshots the beat
+task keeps (slas/snapshots.py), and the time one refresh of every snapshot takes.
+Writes only the snapshots. Figures, not assertions: correctness lives in tests/slas/test_dashboard.py.
 """
 
 import argparse
 import json
 
-from bench.run import _measure, _setup
+from bench.run import _measure, _setup, snapshots_cleared, snapshots_refreshed
 
 
 def main():
@@ -46,23 +48,31 @@ def main():
         "scorecard_90d": reverse("stakeholders:scorecard", kwargs={"code": department.code}) + "?period=90",
     }
     figures = {}
+    snapshots_cleared()
     for name, page in pages.items():
         client.get(page)  # warm, as on a running server
-        figures[name] = _measure(args.repeat, lambda page=page: client.get(page))
+        figures[f"{name}_live"] = _measure(args.repeat, lambda page=page: client.get(page))
+    refresh_ms, written = snapshots_refreshed()
+    for name in ("dashboard_7d", "dashboard_30d", "dashboard_90d", "scorecard_90d"):
+        page = pages[name]
+        client.get(page)
+        figures[f"{name}_snapshot"] = _measure(args.repeat, lambda page=page: client.get(page))
     result = {
         "N": ProcurementRequest.objects.count(),
         "open": ProcurementRequest.objects.filter(status__in=OPEN_STATUSES).count(),
         "database": connection.vendor,
         "repeat": args.repeat,
         "figures": figures,
+        "snapshot_refresh": {"ms": refresh_ms, "snapshots": written},
     }
     if args.json:
         print(json.dumps(result))
         return
     print(f"database: {result['database']}, requests: {result['N']:,} ({result['open']:,} open), runs: {args.repeat}")
-    print(f"{'':26} {'median ms':>10} {'p95 ms':>8} {'queries':>8}")
+    print(f"{'':32} {'median ms':>10} {'p95 ms':>8} {'queries':>8}")
     for name, figure in figures.items():
-        print(f"{name:26} {figure['median_ms']:10.1f} {figure['p95_ms']:8.1f} {figure['queries']:8d}")
+        print(f"{name:32} {figure['median_ms']:10.1f} {figure['p95_ms']:8.1f} {figure['queries']:8d}")
+    print(f"one refresh of the {written} dashboard snapshots (the beat task): {refresh_ms:,.1f} ms")
 
 
 if __name__ == "__main__":

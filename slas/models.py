@@ -700,3 +700,19 @@ class Reminder(models.Model):
 
     def __str__(self):
         return f"{self.get_subject_display()} reminder of request {self.procurement_request_id}"
+
+
+class DashboardSnapshot(models.Model):
+    """The period figures of a preset dashboard view (the manager's dashboard unfiltered for the last 7, 30
+    or 90 days, a department's scorecard), computed by the beat task slas.refresh_dashboard_snapshots so
+    that the page need not sort a period's cycles on every view (slas/snapshots.py). One row per view,
+    replaced on each refresh; the page says when it was computed."""
+
+    key = models.CharField(max_length=255, unique=True, help_text="The view and scope (snapshots.snapshot_key).")
+    computed_at = models.DateTimeField()
+    # A pickle of the dashboard's own dataclasses, as Django's cache backends store values: written only by
+    # the refresh service from its own computation, read only by the dashboard views.
+    figures = models.BinaryField()
+
+    def __str__(self):
+        return f"{self.key} at {self.computed_at:%Y-%m-%d %H:%M}"

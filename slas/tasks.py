@@ -2,7 +2,7 @@ from celery import shared_task
 
 from stakeholders.services import notifications_requeue
 
-from . import services
+from . import services, snapshots
 
 
 @shared_task(name="slas.sweep_clocks")
@@ -13,3 +13,10 @@ def sweep_clocks():
     services.sla_reminders_sweep()
     notifications_requeue()
     return len(crossings)
+
+
+@shared_task(name="slas.refresh_dashboard_snapshots")
+def refresh_dashboard_snapshots():
+    """Periodic, every SLA_DASHBOARD_SNAPSHOT_SECONDS: the dashboards' preset views get their period
+    figures recomputed (idempotent; returns the snapshots written)."""
+    return snapshots.dashboard_snapshots_refresh()

@@ -17,7 +17,7 @@ from requests_app.queue import csv_safe
 from stakeholders.models import Department
 
 from . import catalogue as sla_catalogue
-from . import dashboard
+from . import dashboard, snapshots
 from .calendars import business_calendar_holidays_import, business_calendar_version_add
 from .forms import (
     CalendarHoursForm,
@@ -277,7 +277,7 @@ class SlaDashboardView(ManagerRequiredMixin, View):
     def get(self, request):
         form = DashboardFilterForm(request.GET or None)
         scope = form.scope()
-        figures = dashboard.manager_dashboard(scope)
+        figures = dashboard.manager_dashboard(scope, snapshot=snapshots.manager_snapshot(scope))
         context = {
             "form": form,
             "dashboard": figures,
@@ -295,10 +295,18 @@ class SlaDashboardFairnessEvidenceView(ManagerRequiredMixin, View):
     def get(self, request, department_id):
         form = DashboardFilterForm(request.GET or None)
         scope = form.scope()
-        rows = {row.department_id: row for row in dashboard.fairness(scope).rows}
+        # The evidence behind the row the dashboard showed: from the same snapshot when the dashboard had one.
+        snapshot = snapshots.manager_snapshot(scope)
+        fairness = snapshot.figures.fairness if snapshot else dashboard.fairness(scope)
+        rows = {row.department_id: row for row in fairness.rows}
         if department_id not in rows:
             raise Http404("No completed requests of this department in the period.")
-        context = {"row": rows[department_id], "fairness_period": scope.period, "querystring": request.GET.urlencode()}
+        context = {
+            "row": rows[department_id],
+            "fairness_period": scope.period,
+            "querystring": request.GET.urlencode(),
+            "as_of": snapshot.computed_at if snapshot else None,
+        }
         template = "slas/_partials/fairness_evidence.html" if request.htmx else "slas/fairness_evidence.html"
         return render(request, template, context)
 

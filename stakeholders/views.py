@@ -15,7 +15,7 @@ from django.views.generic import ListView
 
 from requests_app.forms import apply_service_errors
 from requests_app.permissions import can_view_scorecard, is_procurement_staff
-from slas import dashboard
+from slas import dashboard, snapshots
 from slas.forms import DashboardFilterForm
 
 from . import relations, satisfaction, selectors, services, surveys
@@ -626,6 +626,8 @@ class ScorecardView(LoginRequiredMixin, View):
             raise Http404("No such department.")
         form = DashboardFilterForm(request.GET or None)
         period = form.chosen_period()
-        card = dashboard.department_scorecard(department, period)
+        card = dashboard.department_scorecard(
+            department, period, snapshot=snapshots.scorecard_snapshot(department, period)
+        )
         csat = dashboard.csat_in_scope(dashboard.Scope(period, department_id=department.pk))
         return render(request, "stakeholders/scorecard.html", {"form": form, "card": card, "csat": csat})
