@@ -364,7 +364,7 @@ def test_the_open_search_index_covers_exactly_the_open_statuses():
 
     from requests_app.models import OPEN_STATUSES
 
-    migration = import_module("requests_app.migrations.0015_open_search_filters_index")
+    migration = import_module("requests_app.migrations.0017_open_search_filters_index")
     assert set(migration.OPEN_STATUSES) == set(OPEN_STATUSES)
 
 

@@ -38,6 +38,6 @@ def _on_postgres(statements):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("requests_app", "0014_dashboard_indexes")]
+    dependencies = [("requests_app", "0016_scorecard_urgent_index")]
 
     operations = [migrations.RunPython(_on_postgres(FORWARDS), _on_postgres(BACKWARDS))]
