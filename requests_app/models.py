@@ -482,21 +482,30 @@ class ProcurementRequestQuerySet(models.QuerySet):
         """Most urgent first: the earliest SLA due time, requests with none (paused, not started) last."""
         return self.order_by(F("sla_due_at").asc(nulls_last=True), "id")
 
-    def queue_order_for_search(self):
-        """The queue order for a searched queryset, read the way that stays fast.
+    def search_matches_in_queue_order(self):
+        """A searched queryset's matching ids in queue order, or None when there are SEARCH_SORT_MAX or more.
 
         A search matching many requests is best read down the queue's due-order index, keeping the
         matches; one matching few is best found through the search indexes, then sorted. PostgreSQL
         cannot tell the two apart from its statistics (a rare word is estimated like a common one), and
-        walking the index for a rare word reads the whole table. So one capped read of the matches'
-        ids decides: below SEARCH_SORT_MAX, those ids are the result, read again by primary key and
-        sorted (searching a second time would cost as much as the first); otherwise keep the index order.
+        walking the index for a rare word reads the whole table. So one capped read of the matches
+        decides: below SEARCH_SORT_MAX, they are the result, sorted here (their due times come with
+        them, read from the rows the search had to visit anyway); otherwise keep the index order.
         """
-        matches = list(self.order_by().values_list("pk", flat=True)[:SEARCH_SORT_MAX])
-        if len(matches) < SEARCH_SORT_MAX:
-            # The same order as queue_order(): no due time sorts after every real one.
-            return self.model.objects.filter(pk__in=matches).order_by(Coalesce("sla_due_at", Value(NO_DUE_TIME)), "id")
-        return self.queue_order()
+        matches = list(self.order_by().values_list("pk", "sla_due_at")[:SEARCH_SORT_MAX])
+        if len(matches) >= SEARCH_SORT_MAX:
+            return None
+        # The same order as queue_order(): no due time sorts after every real one.
+        matches.sort(key=lambda match: (match[1] or NO_DUE_TIME, match[0]))
+        return [pk for pk, _ in matches]
+
+    def queue_order_for_search(self, matches=None):
+        """The searched queryset in queue order, read the way that stays fast (see above); `matches`:
+        search_matches_in_queue_order() when the caller has already read them."""
+        matches = self.search_matches_in_queue_order() if matches is None else matches
+        if matches is None:
+            return self.queue_order()
+        return self.model.objects.filter(pk__in=matches).order_by(Coalesce("sla_due_at", Value(NO_DUE_TIME)), "id")
 
     def in_queue_view(self, name, user):
         """The requests of queue view `name` (see requests_app.queue.QUEUE_VIEWS) as `user` sees them."""

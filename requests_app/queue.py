@@ -182,20 +182,37 @@ def _whole_number(text, default):
         return default
 
 
+def _page_number_and_size(page, size):
+    """The page size asked for if it is offered (else the first), and the page number, at least 1 and at
+    most the deepest page MAX_OFFSET allows."""
+    size = _whole_number(size, PAGE_SIZES[0])
+    size = size if size in PAGE_SIZES else PAGE_SIZES[0]
+    deepest = MAX_OFFSET // size + 1
+    return min(max(_whole_number(page, 1), 1), deepest), size, deepest
+
+
 def queue_page(queryset, *, page, size, known_total=None):
     """One page by offset over the queue's index order, without counting the rows: one row more than
     the page tells whether there is a next one. A page number that is not one, below 1, or past the
     end shows the nearest page; past the end costs a count, unless the total is known."""
-    size = _whole_number(size, PAGE_SIZES[0])
-    size = size if size in PAGE_SIZES else PAGE_SIZES[0]
-    deepest = MAX_OFFSET // size + 1
-    number = min(max(_whole_number(page, 1), 1), deepest)
+    number, size, deepest = _page_number_and_size(page, size)
     rows = list(queryset[(number - 1) * size : number * size + 1])
     if not rows and number > 1:
         total = known_total if known_total is not None else queryset.count()
         number = min(max(1, -(-total // size)), deepest)
         rows = list(queryset[(number - 1) * size : number * size + 1])
     return QueuePage(rows[:size], number, size, len(rows) > size and number < deepest, known_total)
+
+
+def queue_page_of_ids(ids, queryset, *, page, size):
+    """One page of requests whose ids are already in queue order (a search's matches): only the page's
+    rows are read from `queryset`, and the total is known, so the page says "of 390"."""
+    number, size, deepest = _page_number_and_size(page, size)
+    number = min(number, max(1, -(-len(ids) // size)))
+    window = ids[(number - 1) * size : number * size]
+    by_pk = queryset.in_bulk(window)
+    rows = [by_pk[pk] for pk in window if pk in by_pk]
+    return QueuePage(rows, number, size, number * size < len(ids) and number < deepest, len(ids))
 
 
 # A cell a spreadsheet would read as a formula (or a command, after a tab or line break) starts with one of these.

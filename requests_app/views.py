@@ -637,13 +637,16 @@ def _queue_view_or_deny(user, name):
 
 
 def _queue_requests(request, name):
-    """The queue view, its filter form, and its requests with the filters applied, in queue order."""
+    """The queue view, its filter form, its requests with the filters applied, in queue order, and, for a
+    search with few matches, their ids in that order (None otherwise)."""
     queue_view = _queue_view_or_deny(request.user, name)
     filters = QueueFilterForm(request.GET or None, open_only=queue_view.open_only)
     requests = filters.apply(ProcurementRequest.objects.in_queue_view(name, request.user))
+    matches = None
     if "q" in filters.active():
-        requests = requests.queue_order_for_search()
-    return queue_view, filters, requests
+        matches = requests.search_matches_in_queue_order()
+        requests = requests.queue_order_for_search(matches)
+    return queue_view, filters, requests, matches
 
 
 def bulk_actions_for(user):
@@ -684,17 +687,26 @@ class QueuePageView(LoginRequiredMixin, View):
 
     def get(self, request, view):
         user = request.user
-        queue_view, filters, requests = _queue_requests(request, view)
+        queue_view, filters, requests, matches = _queue_requests(request, view)
         counts = ProcurementRequest.objects.queue_counts(user, with_follow_ups=True)
         follow_up_count = counts.pop("follow_ups", 0)
         active = filters.active()
         count = counts.get(view)
-        page = queue.queue_page(
-            requests.with_queue_relations(),
-            page=request.GET.get("page"),
-            size=request.GET.get("per_page"),
-            known_total=count if count is not None and count <= queue.QUEUE_COUNT_CAP and not active else None,
-        )
+        if matches is not None:
+            # A search's few matches are already in order: read only this page's rows.
+            page = queue.queue_page_of_ids(
+                matches,
+                ProcurementRequest.objects.with_queue_relations(),
+                page=request.GET.get("page"),
+                size=request.GET.get("per_page"),
+            )
+        else:
+            page = queue.queue_page(
+                requests.with_queue_relations(),
+                page=request.GET.get("page"),
+                size=request.GET.get("per_page"),
+                known_total=count if count is not None and count <= queue.QUEUE_COUNT_CAP and not active else None,
+            )
         page_query = filters.querystring()
         if page.size != queue.PAGE_SIZES[0]:
             page_query = "&".join(part for part in (page_query, f"per_page={page.size}") if part)
@@ -818,7 +830,7 @@ class QueueExportView(LoginRequiredMixin, View):
     """The queue view's filtered rows as CSV: all of them, streamed, with the page's visibility."""
 
     def get(self, request, view):
-        _, _, requests = _queue_requests(request, view)
+        _, _, requests, _ = _queue_requests(request, view)
         writer = csv.writer(_Echo())
         lines = itertools.chain(
             ["\ufeff"],  # a byte-order mark, so that spreadsheet programs read UTF-8

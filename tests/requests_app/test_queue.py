@@ -357,6 +357,27 @@ def test_the_search_keeps_the_queue_order(client, requester, buyer, monkeypatch,
     assert shown(client.get(queue_url("unassigned"), {"q": "toner"})) == expected
 
 
+def test_a_search_pages_through_its_matches_in_queue_order_and_knows_their_total(client, requester, buyer):
+    # given thirty toner requests due one minute apart, filed in the reverse order, and a stapler
+    toners = [
+        summary(file_request(requester, title=f"Toner {n}"), sla_due_at=NOW + timedelta(minutes=30 - n))
+        for n in range(30)
+    ]
+    file_request(requester, title="Stapler")
+    in_due_order = [pr.reference for pr in reversed(toners)]
+    client.force_login(buyer)
+    # when the buyer searches for toner, then page 1 holds the 25 most urgent, "of 30"
+    first = client.get(queue_url("unassigned"), {"q": "toner"})
+    assert shown(first) == in_due_order[:25]
+    assert first.context["page"].total == 30 and first.context["page"].has_next
+    assert "1–25 of 30" in first.content.decode()
+    # and page 2 the last five; a page past the end shows the last one
+    for page in ("2", "99"):
+        second = client.get(queue_url("unassigned"), {"q": "toner", "page": page})
+        assert shown(second) == in_due_order[25:] and second.context["page"].number == 2
+        assert not second.context["page"].has_next
+
+
 def test_the_open_search_index_covers_exactly_the_open_statuses():
     # The partial index's predicate is frozen in its migration; a status added to OPEN_STATUSES without
     # a new index would silently leave those requests' searches on the whole-table index.
