@@ -64,6 +64,19 @@ class IdempotencyKeyReused(Exception):
     """The key was first sent with another body: replaying its answer would answer a different question."""
 
 
+def idempotency_keys_expire(*, now=None, batch_size=5_000) -> int:
+    """Forget the keys older than API_IDEMPOTENCY_HOURS (a retry that late files anew), a batch at a
+    time so that a large backlog never holds one long transaction. Returns how many went."""
+    stale_before = (now or timezone.now()) - timedelta(hours=settings.API_IDEMPOTENCY_HOURS)
+    stale = IdempotencyKey.objects.filter(created_at__lt=stale_before)
+    removed = 0
+    while True:
+        batch = list(stale.values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            return removed
+        removed += IdempotencyKey.objects.filter(pk__in=batch).delete()[0]
+
+
 def idempotent(*, user, key, fingerprint, perform):
     """Run `perform()` -> (status, body, procurement_request) once per (user, key); a retry with the same
     body gets the first (status, body) back, with another body IdempotencyKeyReused.

@@ -208,6 +208,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "slas.refresh_dashboard_snapshots",
         "schedule": float(SLA_DASHBOARD_SNAPSHOT_SECONDS or 300),
     },
+    # The API's idempotency keys are kept API_IDEMPOTENCY_HOURS; older ones are forgotten hourly.
+    "expire-idempotency-keys": {
+        "task": "api.expire_idempotency_keys",
+        "schedule": crontab(minute=40),
+    },
     # Completed requests nobody reopened within the reopen window are closed for good.
     "close-completed-requests": {
         "task": "requests_app.close_completed_requests",

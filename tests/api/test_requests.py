@@ -280,3 +280,16 @@ def test_an_unknown_submission_token_field_is_ignored(token_client, requester):
     response = token_client(requester).post(REQUESTS, _body(submission_token=str(token)), format="json")
     assert response.status_code == 201
     assert ProcurementRequest.objects.get().submission_token != token
+
+
+@pytest.mark.django_db
+def test_idempotency_keys_older_than_the_window_are_forgotten_and_only_those(settings, requester):
+    from api.services import idempotency_keys_expire
+
+    settings.API_IDEMPOTENCY_HOURS = 24
+    now = timezone.now()
+    for hours, key in ((25, "old-1"), (30, "old-2"), (23, "fresh")):
+        IdempotencyKey.objects.create(user=requester, key=key, fingerprint="f", created_at=now - timedelta(hours=hours))
+    assert idempotency_keys_expire(now=now, batch_size=1) == 2
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]
+    assert idempotency_keys_expire(now=now) == 0

@@ -171,3 +171,17 @@ def test_test_settings_give_the_suite_its_own_queue_and_broker_folder(settings_u
     assert values["CELERY_TASK_DEFAULT_QUEUE"] == "servicedesk-tests"
     queue_folder = BASE_DIR / "var" / "test-celery-broker" / "queue"
     assert values["CELERY_BROKER_TRANSPORT_OPTIONS"]["data_folder_in"] == str(queue_folder)
+
+
+def test_every_beat_entry_names_a_task_the_worker_has():
+    # A typo in a task name would only show as a beat entry that never runs.
+    from django.conf import settings
+
+    from servicedesk.celery import app
+
+    app.loader.import_default_modules()
+    missing = {
+        name: entry["task"] for name, entry in settings.CELERY_BEAT_SCHEDULE.items() if entry["task"] not in app.tasks
+    }
+    assert not missing
+    assert "api.expire_idempotency_keys" in {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
