@@ -228,6 +228,15 @@ def buyers():
     )
 
 
+def buyer_choices():
+    """[(pk as text, name)] of the buyers, from one values query: a select of users built from model
+    instances reads them through a server-side cursor and names each in Python."""
+    return [
+        (str(pk), f"{first} {last}".strip() or username)  # as User.get_full_name() or username
+        for pk, first, last, username in buyers().values_list("pk", "first_name", "last_name", "username")
+    ]
+
+
 class AssignForm(ActionForm):
     assignee = BuyerChoiceField(label="Buyer", queryset=get_user_model().objects.none())
     note = forms.CharField(
@@ -488,14 +497,7 @@ class QueueFilterForm(forms.Form):
         self.fields["sla"].choices = [("", "Any SLA state"), *((key, label) for key, (label, _) in SLA_STATES.items())]
         # Loaded once, when the form is first validated or rendered.
         self.fields["assignee"].choices = _once(
-            lambda: [
-                ("", "Anyone"),
-                (self.UNASSIGNED, "Unassigned"),
-                *(
-                    (str(pk), f"{first} {last}".strip() or username)  # as User.get_full_name() or username
-                    for pk, first, last, username in buyers().values_list("pk", "first_name", "last_name", "username")
-                ),
-            ]
+            lambda: [("", "Anyone"), (self.UNASSIGNED, "Unassigned"), *buyer_choices()]
         )
         dimension_choices_set(self)
         self.fields["q"].widget.attrs.update(
@@ -636,8 +638,9 @@ class BulkActionForm(forms.Form):
         """`actions`: [(action, label)] the user may apply in bulk."""
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = [("", "Choose an action…"), *actions]
-        self.fields["assignee"].queryset = buyers()
-        self.fields["assignee"].empty_label = "Buyer…"
+        self.fields["assignee"].queryset = buyers()  # validates the choice (one query, on a POST only)
+        # What the select shows, loaded only when it is rendered.
+        self.fields["assignee"].choices = _once(lambda: [("", "Buyer…"), *buyer_choices()])
         for name in ("action", "assignee", "note"):
             _small(self.fields[name].widget)
         self.fields["note"].widget.attrs["placeholder"] = "Note or reason"
