@@ -16,6 +16,7 @@ from bench.seed import seed_bench
 from requests_app.models import ProcurementRequest
 from slas import dashboard, snapshots
 from slas.dashboard import Period, Scope
+from slas.demo import sla_defaults_ensure
 from slas.models import DashboardSnapshot, Metric, SlaClock
 from slas.tasks import refresh_dashboard_snapshots
 from stakeholders.models import Department
@@ -206,7 +207,9 @@ def test_a_snapshot_served_page_costs_the_same_queries_whatever_the_data_size(cl
 
 @pytest.mark.django_db(transaction=True)
 def test_the_beat_task_refreshes_the_snapshots_in_the_worker(celery_worker_process, requester, other_requester):
-    # (no seed here: a transactional test's database has lost the migrations' reference data)
+    # (no seed here: a transactional test's database has lost the migrations' reference data, the
+    # default SLA policy included, which filing a request needs)
+    sla_defaults_ensure()
     calendar = BusinessCalendarFactory()
     for index, someone in enumerate([requester, other_requester, requester]):
         completed(someone, calendar, hours_taken=index + 2, met=index != 1, days_ago=index + 1)
