@@ -190,20 +190,8 @@ class RequestListView(APIView):
 
         def perform():
             form = _bound(ProcurementRequestForm, fields)
-            cleaned = form.cleaned_data
             procurement_request, _ = services.procurement_request_submit(
-                requester=request.user,
-                title=cleaned["title"],
-                description=cleaned["description"],
-                category=cleaned["category"],
-                priority=cleaned["priority"],
-                estimated_value=cleaned["estimated_value"],
-                currency=cleaned["currency"],
-                cost_centre=cleaned["cost_centre"],
-                needed_by=cleaned["needed_by"],
-                suggested_supplier=cleaned["suggested_supplier"],
-                is_confidential=cleaned["is_confidential"],
-                submission_token=uuid.uuid4(),
+                requester=request.user, **form.request_fields(), submission_token=uuid.uuid4()
             )
             filed = visible_request_or_404(request.user, procurement_request.reference)
             return 201, detail_data(request.user, filed), procurement_request

@@ -97,6 +97,11 @@ class ProcurementRequestForm(forms.ModelForm):
             "suggested_supplier": "Optional: a supplier you know or prefer.",
         }
 
+    def request_fields(self):
+        """The cleaned request fields, as procurement_request_submit's keyword arguments (the portal and
+        the API file requests through this form)."""
+        return {name: self.cleaned_data[name] for name in self._meta.fields}
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["category"].queryset = Category.objects.active()

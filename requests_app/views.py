@@ -89,16 +89,7 @@ class RequestCreateView(LoginRequiredMixin, PermissionRequiredMixin, View):
             try:
                 procurement_request, created = services.procurement_request_submit(
                     requester=request.user,
-                    title=data["title"],
-                    description=data["description"],
-                    category=data["category"],
-                    priority=data["priority"],
-                    estimated_value=data["estimated_value"],
-                    currency=data["currency"],
-                    cost_centre=data["cost_centre"],
-                    needed_by=data["needed_by"],
-                    suggested_supplier=data["suggested_supplier"],
-                    is_confidential=data["is_confidential"],
+                    **form.request_fields(),
                     submission_token=data["submission_token"],
                     files=data["attachments"],
                 )
