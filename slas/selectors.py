@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from requests_app.models import Status
 
-from .models import Metric, SlaClock
+from .models import Metric, SlaClock, pure_calendars
 from .services import business_duration
 
 PAUSE_REASONS = {
@@ -277,14 +277,11 @@ def _short_duration(seconds):
 
 def _measured(clock, now, calendars):
     """(clock, business seconds used by now, remaining seconds); a paused clock's time stands still.
-    `calendars`: {calendar id: pure calendar}, filled as clocks need them."""
+    `calendars`: {calendar id: pure calendar} of the clocks' calendars."""
     used = clock.elapsed_business
     if clock.paused_since is None and now > clock.computed_at:
         # Stored as of computed_at, and nothing paused it since: add the business time from then to now.
-        calendar = calendars.get(clock.calendar_id)
-        if calendar is None:
-            calendar = calendars[clock.calendar_id] = clock.calendar.to_clock()
-        used += calendar.business_seconds(clock.computed_at, now)
+        used += calendars[clock.calendar_id].business_seconds(clock.computed_at, now)
     return clock, used, clock.goal_seconds - used
 
 
@@ -317,22 +314,31 @@ def _badge(procurement_request, clocks, now, calendars):
     return SlaBadge("running", f"{_short_duration(remaining)} left", css, title, percent)
 
 
+# What a badge reads of a clock (a page's clocks are read as light instances: they are only looked at).
+BADGE_CLOCK_FIELDS = (
+    "procurement_request_id",
+    "metric",
+    "calendar_id",
+    "goal_seconds",
+    "elapsed_business",
+    "computed_at",
+    "stopped_at",
+    "paused_since",
+    "due_at",
+    "met",
+)
+
+
 def sla_badges(procurement_requests, *, now=None):
     """{request id: SlaBadge} for a page of requests, in two queries whatever its size: the current
-    clocks (with their calendars) and the calendars' versions. Pure calendars are memoised, so the
-    business-time maths per row is cheap."""
+    clocks, then their few calendars' versions, each calendar once (pure calendars are memoised, so the
+    business-time maths per row is cheap)."""
     now = now or timezone.now()
     ids = [procurement_request.pk for procurement_request in procurement_requests]
     clocks = defaultdict(list)
-    for clock in (
-        SlaClock.objects.current()
-        .filter(procurement_request_id__in=ids)
-        .select_related("calendar")
-        .prefetch_related("calendar__versions")
-    ):
+    for clock in SlaClock.objects.current().filter(procurement_request_id__in=ids).only(*BADGE_CLOCK_FIELDS):
         clocks[clock.procurement_request_id].append(clock)
-    # A page's clocks share a handful of calendars: find each one's pure calendar once.
-    calendars = {}
+    calendars = pure_calendars({clock.calendar_id for each in clocks.values() for clock in each})
     return {
         procurement_request.pk: _badge(procurement_request, clocks[procurement_request.pk], now, calendars)
         for procurement_request in procurement_requests

@@ -2,7 +2,9 @@
 paged, saved and exported, and who may open it."""
 
 import csv
+import html
 import io
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -290,6 +292,28 @@ def test_an_invalid_filter_is_shown_and_left_out_while_the_others_apply(client, 
     response = client.get(queue_url("all"), {"priority": "urgent", "value_min": "lots", "department": "99999"})
     assert shown(response) == [varied["urgent"].reference]
     assert set(response.context["filters"].errors) == {"value_min", "department"}
+
+
+def _input_attributes(content, input_id):
+    """The attributes of the page's <input id=input_id>, unescaped."""
+    tag = re.search(rf'<input[^>]*\bid="{input_id}"[^>]*>', content).group(0)
+    return {name: html.unescape(value) for name, value in re.findall(r'([\w-]+)="([^"]*)"', tag)}
+
+
+def test_an_invalid_filter_keeps_what_was_typed_with_its_error_beside_it(client, varied, manager):
+    client.force_login(manager)
+    response = client.get(queue_url("all"), {"value_min": "lots<b>", "created_from": "2026-01-02"})
+    content = response.content.decode()
+    assert "lots<b>" not in content  # escaped
+    field = _input_attributes(content, "id_value_min")
+    # what was typed stays in the field, marked invalid and pointing at its message beside it
+    assert (field["type"], field["value"], field["aria-invalid"]) == ("number", "lots<b>", "true")
+    error = re.search(rf'<div[^>]*id="{field["aria-describedby"]}">(.*?)</div></div>', content).group(1)
+    assert "Enter a number." in error
+    # a valid date input keeps its value and is not marked
+    date_field = _input_attributes(content, "id_created_from")
+    assert (date_field["type"], date_field["value"]) == ("date", "2026-01-02")
+    assert "aria-invalid" not in date_field
 
 
 def test_a_value_range_upside_down_is_refused(client, varied, manager):

@@ -19,7 +19,7 @@ from slas.calendars import (
 )
 from slas.clock import Calendar, VersionedCalendar
 from slas.demo import OFFICE_CALENDAR, STANDARD_POLICY, sla_defaults_ensure
-from slas.models import BusinessCalendar, BusinessCalendarVersion, SlaGoal, SlaPolicy
+from slas.models import BusinessCalendar, BusinessCalendarVersion, SlaGoal, SlaPolicy, pure_calendars
 from slas.policies import sla_goal_for
 from tests.factories import CategoryFactory
 from tests.slas.factories import BusinessCalendarFactory, office_spec
@@ -87,6 +87,28 @@ def test_calendars_with_the_same_versions_share_one_pure_calendar():
     # and a new version gives a new one
     business_calendar_version_add(calendar=calendar, spec=office_spec(hours=[("08:00", "16:00")]))
     assert calendar.to_clock() is not first
+
+
+def test_pure_calendars_reads_only_the_versions_and_matches_to_clock(django_assert_num_queries):
+    # given two calendars, one of them with a second version
+    office, other = BusinessCalendarFactory(), BusinessCalendarFactory()
+    business_calendar_version_add(calendar=other, spec=office_spec(hours=[("08:00", "16:00")]))
+    # when their pure calendars are read by id, then one query reads them
+    with django_assert_num_queries(1):
+        pure = pure_calendars({office.pk, other.pk})
+    # and each is the calendar's own pure calendar (the same memoised instance as to_clock() gives)
+    assert pure[office.pk] is office.to_clock()
+    assert pure[other.pk] is BusinessCalendar.objects.get(pk=other.pk).to_clock()
+    assert isinstance(pure[other.pk], VersionedCalendar)
+    # and no id, no query
+    with django_assert_num_queries(0):
+        assert pure_calendars(set()) == {}
+
+
+def test_pure_calendars_names_a_calendar_without_versions():
+    bare = BusinessCalendar.objects.create(name="No hours yet")
+    with pytest.raises(ImproperlyConfigured, match=str(bare.pk)):
+        pure_calendars({bare.pk})
 
 
 def test_the_current_spec_is_the_version_in_force_now():
