@@ -495,6 +495,8 @@ class QueueFilterForm(forms.Form):
 
     def __init__(self, *args, open_only=True, **kwargs):
         super().__init__(*args, **kwargs)
+        # The buyers, loaded once on first use; the page's bulk-assign select shows the same list (BulkActionForm).
+        self.buyers = _once(buyer_choices)
         statuses = [(status, Status(status).label) for status in Status if status in OPEN_STATUSES or not open_only]
         # "Any open status" only where closed ones are listed too (the other views are open-only).
         open_choice = [] if open_only else [(self.OPEN, "Any open status")]
@@ -502,7 +504,7 @@ class QueueFilterForm(forms.Form):
         self.fields["sla"].choices = [("", "Any SLA state"), *((key, label) for key, (label, _) in SLA_STATES.items())]
         # Loaded once, when the form is first validated or rendered.
         self.fields["assignee"].choices = _once(
-            lambda: [("", "Anyone"), (self.UNASSIGNED, "Unassigned"), *buyer_choices()]
+            lambda: [("", "Anyone"), (self.UNASSIGNED, "Unassigned"), *self.buyers()]
         )
         dimension_choices_set(self)
         self.fields["q"].widget.attrs.update(
@@ -639,13 +641,15 @@ class BulkActionForm(forms.Form):
     assignee = BuyerChoiceField(label="Buyer", required=False, queryset=get_user_model().objects.none())
     note = forms.CharField(label="Note", required=False, max_length=5000)
 
-    def __init__(self, *args, actions, **kwargs):
-        """`actions`: [(action, label)] the user may apply in bulk."""
+    def __init__(self, *args, actions, buyers_loaded=None, **kwargs):
+        """`actions`: [(action, label)] the user may apply in bulk; `buyers_loaded`: a loader of buyer_choices()
+        already on the page (the filter form's), so that the list is read once."""
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = [("", "Choose an action…"), *actions]
         self.fields["assignee"].queryset = buyers()  # validates the choice (one query, on a POST only)
         # What the select shows, loaded only when it is rendered.
-        self.fields["assignee"].choices = _once(lambda: [("", "Buyer…"), *buyer_choices()])
+        buyers_loaded = buyers_loaded or buyer_choices
+        self.fields["assignee"].choices = _once(lambda: [("", "Buyer…"), *buyers_loaded()])
         for name in ("action", "assignee", "note"):
             _small(self.fields[name].widget)
         self.fields["note"].widget.attrs["placeholder"] = "Note or reason"

@@ -717,7 +717,7 @@ class QueuePageView(LoginRequiredMixin, View):
             "rows": queue.queue_rows(user, page.rows),
             "saved_views": SavedQueueView.objects.owned_by(user),
             "save_form": SavedQueueViewForm(),
-            "bulk_form": BulkActionForm(actions=bulk_actions_for(user)),
+            "bulk_form": BulkActionForm(actions=bulk_actions_for(user), buyers_loaded=filters.buyers),
             "next_url": request.get_full_path(),
             # Low satisfaction scores this person follows up (read only when the counts say there are some).
             "follow_ups": satisfaction.open_follow_ups(user) if follow_up_count else [],

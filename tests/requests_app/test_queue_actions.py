@@ -276,6 +276,18 @@ def rows(*requests, versions=None):
 
 
 @pytest.mark.django_db
+def test_the_managers_bulk_assign_select_offers_the_buyers_the_filter_offers(client, requester, manager, other_buyer):
+    file_request(requester)
+    client.force_login(manager)
+    response = client.get(reverse("requests_app:queue", kwargs={"view": "unassigned"}))
+    filter_buyers = list(response.context["filters"].fields["assignee"].choices)[2:]  # after "Anyone", "Unassigned"
+    bulk_buyers = list(response.context["bulk_form"].fields["assignee"].choices)[1:]  # after "Buyer…"
+    assert bulk_buyers == filter_buyers
+    assert (str(other_buyer.pk), other_buyer.get_full_name() or other_buyer.username) in bulk_buyers
+    assert f'<option value="{other_buyer.pk}">' in response.content.decode().split('id="bulk-form"', 1)[1]
+
+
+@pytest.mark.django_db
 def test_a_bulk_assignment_reports_each_request_assigned_or_skipped(client, requester, manager, other_buyer):
     # given four requests, one cancelled and one changed since the page was loaded
     fine = [file_request(requester) for _ in range(2)]
