@@ -2,9 +2,9 @@
 for 3 rows as for 12 (and for a full page as for a short one).
 
 A queue page pays the fixed base every page pays (session, user, the user's and the groups'
-permissions, the membership, the department and groups of the user menu), then: the counts of every
+permissions, the department (with the membership) and groups of the user menu), then: the counts of every
 view in one aggregate, the page of rows (requester and assignee
-joined), the rows' current SLA clocks (with their calendars) and the calendars' versions for the badges,
+joined), the rows' current SLA clocks and their calendars' versions for the badges,
 the user's saved views, and the filter form's choices (buyers, departments, categories).
 The page's categories, departments (with their heads) and teams come in a query each rather than
 joined to the rows: joined, they made PostgreSQL spend ten times longer planning the page than reading it.
@@ -20,9 +20,9 @@ from requests_app.models import ProcurementRequest, Status, TeamMembership
 from tests.factories import CategoryFactory, file_request
 
 # 4 base + counts + rows + the rows' categories, departments and teams + clocks + calendar versions +
-# membership + department and groups for the user menu + saved views + buyers, departments, categories
+# the department (with the membership) and groups for the user menu + saved views + buyers, departments, categories
 # and teams for the filters (a manager's bulk-assign select shows the filter's buyers: no further query).
-QUEUE_QUERIES = 19
+QUEUE_QUERIES = 18
 # 4 base + the rows in one streamed query (a filter naming a buyer, department or category adds the
 # query for its choices, once).
 EXPORT_QUERIES = 5

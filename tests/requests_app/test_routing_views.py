@@ -247,7 +247,7 @@ def test_moving_a_rule_down_changes_the_order(client, manager, it_rule, goods):
     assert list(RoutingRule.objects.values_list("pk", flat=True))[:2] == [second.pk, it_rule.pk]
 
 
-ROUTING_PAGE_QUERIES = 14  # 7 for the session, user and navigation; rules, teams, members, 4 choice lists
+ROUTING_PAGE_QUERIES = 13  # 6 for the session, user and navigation; rules, teams, members, 4 choice lists
 
 
 @pytest.mark.django_db

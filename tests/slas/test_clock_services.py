@@ -905,8 +905,8 @@ def _more_goals_and_clocks(requester, buyer, n):
 
 # base (session, user, user and group permissions), the policies, their goals (category, department
 # and calendar joined), the calendars in use, their versions, the stopped clocks, and for the
-# navigation the membership, the department and the groups of the user menu
-CATALOGUE_QUERIES = 12
+# navigation the department (with the membership) and the groups of the user menu
+CATALOGUE_QUERIES = 11
 
 
 @pytest.mark.parametrize("n", [1, 6], ids=["1-goal-and-clock", "6-goals-and-clocks"])

@@ -15,13 +15,13 @@ from tests.factories import CategoryFactory, file_request
 pytestmark = pytest.mark.django_db
 
 # Exact query counts, whatever the data size: session, user, permissions (4), the page's own reads, and
-# the layout's user menu (membership, department, groups: 3). The department page reads the agreement
+# the layout's user menu (the department with the membership, groups: 2). The department page reads the agreement
 # (+ policies), the open requests (+ clocks, calendar versions), volumes, action items, contacts, the
 # SLA catalogue (policies, goals, calendars, versions, benchmarks), last / next (+ attendees) meeting,
 # outcomes (+ their action items), the schedule, the CSAT figures (one aggregate), and the relationship
 # survey's trend (one aggregate) and schedule; while a round is open, + the staff check (not here).
-DIRECTORY_QUERIES = 4 + 1 + 3
-DEPARTMENT_PAGE_QUERIES = 4 + 1 + 22 + 3
+DIRECTORY_QUERIES = 4 + 1 + 2
+DEPARTMENT_PAGE_QUERIES = 4 + 1 + 22 + 2
 
 
 def department_url(department, name="stakeholders:department", **kwargs):

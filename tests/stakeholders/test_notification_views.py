@@ -65,9 +65,9 @@ def test_the_list_costs_the_same_queries_however_many_notices(client, buyer, req
     for _ in range(n):
         tell(buyer, procurement_request)
     client.force_login(buyer)
-    # 4 base (session, user, user and group permissions for the navigation) + membership, department
-    # and groups for the user menu + the count + the page of notices with their request
-    with django_assert_num_queries(9):
+    # 4 base (session, user, user and group permissions for the navigation) + the department (with the
+    # membership) and groups for the user menu + the count + the page of notices with their request
+    with django_assert_num_queries(8):
         response = client.get(reverse("stakeholders:notifications"))
     assert response.status_code == 200
     assert response.content.decode().count('class="list-group-item') == min(n, 25)

@@ -126,3 +126,22 @@ def test_the_navigation_is_hidden_before_logging_in(client):
     # then there are no navigation links, only the brand
     assert navigation_links(page) == set()
     assert "Log out" not in page
+
+
+def user_menu_line(page):
+    """The first line of the user menu: the department and the groups."""
+    menu = page.split('<ul class="dropdown-menu dropdown-menu-end">', 1)[1]
+    line = re.search(r'<span class="dropdown-item-text[^"]*">(.*?)</span>', menu, re.DOTALL).group(1)
+    return " ".join(line.split())
+
+
+@pytest.mark.django_db
+def test_the_user_menu_names_the_users_department_and_groups(client, buyer, requester):
+    client.force_login(buyer)
+    line = user_menu_line(client.get(reverse("requests_app:mine")).content.decode())
+    assert line.startswith(buyer.membership.department.name + " · ")
+    assert all(group.name in line for group in buyer.groups.all())
+    # without a department the menu says so
+    requester.membership.delete()
+    client.force_login(requester)
+    assert user_menu_line(client.get(reverse("requests_app:mine")).content.decode()).startswith("No department")

@@ -196,9 +196,9 @@ def test_the_log_shows_a_failed_delivery_with_its_code_and_retry_now_queues_it_a
     assert (delivery.status, delivery.attempts) == ("pending", 0)
 
 
-# The page's usual queries (session, user, permissions ×2, membership and department for the menu, groups)
-# and one for the webhooks with their counts, however many there are.
-LIST_QUERIES = 7 + 1
+# The page's usual queries (session, user, permissions ×2, the department with the membership for the menu,
+# groups) and one for the webhooks with their counts, however many there are.
+LIST_QUERIES = 6 + 1
 
 
 @pytest.mark.parametrize("count", [1, 3])
