@@ -270,7 +270,8 @@ def _completed_cycles(scope, prefix=""):
 
     The dimensions are the clock's own copies of its request's (SlaClock.department and the rest, kept
     equal to the request's current values by the services), so the period's cycles are read from the
-    partial covering index sla_clock_completed_dimensions alone, without joining the requests."""
+    partial covering index sla_clock_completed_dimensions alone, without joining the requests. Count them
+    by a column the index holds (Count("metric"), never null): counting the pk reads the table."""
     return SlaClock.objects.filter(
         scope.request_filter(prefix),
         is_current=True,
@@ -284,11 +285,11 @@ def _cycle_aggregates():
     """Count, met and percentiles of both metrics, as conditional aggregates of one GROUP BY."""
     first, resolution = Q(metric=Metric.FIRST_RESPONSE), Q(metric=Metric.RESOLUTION)
     return {
-        "fr_count": Count("pk", filter=first),
-        "fr_met": Count("pk", filter=first & Q(met=True)),
+        "fr_count": Count("metric", filter=first),
+        "fr_met": Count("metric", filter=first & Q(met=True)),
         "fr_median": PercentileCont(0.5, "elapsed_business", filter=first),
-        "res_count": Count("pk", filter=resolution),
-        "res_met": Count("pk", filter=resolution & Q(met=True)),
+        "res_count": Count("metric", filter=resolution),
+        "res_met": Count("metric", filter=resolution & Q(met=True)),
         "res_median": PercentileCont(0.5, "elapsed_business", filter=resolution),
         "res_p90": PercentileCont(0.9, "elapsed_business", filter=resolution),
     }
@@ -427,10 +428,10 @@ def weekly(scope):
         .annotate(week=TruncWeek("stopped_at", tzinfo=tz))
         .values("week")
         .annotate(
-            completed=Count("pk", filter=resolution),
-            res_met=Count("pk", filter=resolution & Q(met=True)),
-            fr_count=Count("pk", filter=first),
-            fr_met=Count("pk", filter=first & Q(met=True)),
+            completed=Count("metric", filter=resolution),
+            res_met=Count("metric", filter=resolution & Q(met=True)),
+            fr_count=Count("metric", filter=first),
+            fr_met=Count("metric", filter=first & Q(met=True)),
         )
         .order_by()
     )
@@ -509,39 +510,64 @@ def _percentile_sql(connection, fraction, expression):
 
 
 def _dimension_columns(prefix=""):
-    """Annotations naming each dimension's key (k_<name>) and name fields (n_<name>_<i>) for a CTE."""
-    columns = {}
-    for name, dimension in DIMENSIONS.items():
-        columns[f"k_{name}"] = F(f"{prefix}{dimension.field}")
-        for index, column in enumerate(dimension.names):
-            columns[f"n_{name}_{index}"] = F(f"{prefix}{column}")
-    return columns
+    """Annotations naming each dimension's key (k_<name>) for a CTE. Keys only: the names are read after
+    grouping (_grouped_each), so the rows sorted per grouping stay narrow (with the names joined in, a
+    90-day period's rows were up to 1 KB wide and every grouping's sort spilled to disk)."""
+    return {f"k_{name}": F(f"{prefix}{dimension.field}") for name, dimension in DIMENSIONS.items()}
+
+
+def _name_source(key):
+    """(table, its primary key column, [name columns]) a key column (k_<dimension>) is named from, or None
+    (a priority is named in Python)."""
+    dimension = DIMENSIONS[key.removeprefix("k_")]
+    if not dimension.names:
+        return None
+    related = ProcurementRequest._meta.get_field(dimension.field.removesuffix("_id")).related_model
+    columns = [related._meta.get_field(name.split("__", 1)[1]).column for name in dimension.names]
+    return related._meta.db_table, related._meta.pk.column, columns
 
 
 def _grouped_each(queryset, aggregates, groupings):
     """Run the aggregates [(alias, sql, params)] over the queryset's rows once per grouping, in one
-    query: the rows are read once (a CTE), then one GROUP BY per grouping, glued with UNION ALL.
+    query: the rows are read once (a CTE), then one GROUP BY per grouping, glued with UNION ALL; each
+    group's names (DIMENSIONS[...].names) are joined to its keys after grouping.
 
-    `groupings`: {label: ([key columns], [name columns])} over the CTE's columns (an empty key list is
-    the total); a third item, if given, names percentiles this grouping does not need (they come back
-    None without being computed: a percentile is a sort per group). Returns {label: [(keys, names,
-    {alias: value})]}; keys come back as ints, except priorities (`k_priority`)."""
+    `groupings`: {label: [key columns]} over the CTE's columns (k_<dimension>; an empty list is the
+    total), or {label: ([key columns], [percentiles])} naming percentiles this grouping does not need
+    (they come back None without being computed: a percentile is a sort per group). Returns {label:
+    [(keys, names, {alias: value})]}; keys come back as ints, except priorities (`k_priority`); names are
+    the name columns of the keys' dimensions, in the keys' order."""
     connection = connections[queryset.db]
+    quote = connection.ops.quote_name
     base_sql, base_params = queryset.query.sql_with_params()
-    key_width = max(len(grouping[0]) for grouping in groupings.values())
-    name_width = max(len(grouping[1]) for grouping in groupings.values())
+    groupings = {
+        label: grouping if isinstance(grouping, tuple) else (grouping, []) for label, grouping in groupings.items()
+    }
+    sources = {label: [_name_source(key) for key in keys] for label, (keys, _omitted) in groupings.items()}
+    key_width = max(len(keys) for keys, _omitted in groupings.values())
+    name_width = max(sum(len(source[2]) for source in named if source) for named in sources.values())
     labels = list(groupings)
     branches, params = [], []
-    for index, (keys, names, *omitted) in enumerate(groupings.values()):
-        omitted = set(omitted[0]) if omitted else set()
-        head = [f"CAST({key} AS VARCHAR(40))" for key in keys] + ["NULL"] * (key_width - len(keys))
-        head += [f"MAX({name})" for name in names] + ["NULL"] * (name_width - len(names))
+    for index, (label, (keys, omitted)) in enumerate(groupings.items()):
+        inner = list(keys)
         for alias, sql, each in aggregates:
             # Only percentiles are left out: a typed NULL, as UNION ALL matches the branches' types pairwise.
-            head.append(f"CAST(NULL AS DOUBLE PRECISION) AS {alias}" if alias in omitted else f"{sql} AS {alias}")
+            inner.append(f"CAST(NULL AS DOUBLE PRECISION) AS {alias}" if alias in omitted else f"{sql} AS {alias}")
             params += [] if alias in omitted else each
         group = f" GROUP BY {', '.join(keys)}" if keys else ""
-        branches.append(f"SELECT {index}, {', '.join(head)} FROM dashboard_rows{group}")
+        head = [f"CAST(g.{key} AS VARCHAR(40))" for key in keys] + ["NULL"] * (key_width - len(keys))
+        names, joins = [], []
+        for position, (key, source) in enumerate(zip(keys, sources[label], strict=True)):
+            if source:
+                table, pk, columns = source
+                joins.append(f" LEFT JOIN {quote(table)} n{position} ON n{position}.{quote(pk)} = g.{key}")
+                names += [f"n{position}.{quote(column)}" for column in columns]
+        head += names + ["NULL"] * (name_width - len(names))
+        head += [f"g.{alias}" for alias, _sql, _each in aggregates]
+        branches.append(
+            f"SELECT {index}, {', '.join(head)} FROM (SELECT {', '.join(inner)} FROM dashboard_rows{group}) g"
+            + "".join(joins)
+        )
     sql = f"WITH dashboard_rows AS ({base_sql}) " + " UNION ALL ".join(branches)
     result = {label: [] for label in labels}
     aliases = [alias for alias, _, _ in aggregates]
@@ -563,12 +589,9 @@ def _grouped_each(queryset, aggregates, groupings):
 def _dimension_groupings():
     """Each dimension on its own, and the total (None). The breakdowns and the tiles show no median first
     response: it is not computed, except per department, which fairness shows (FAIRNESS_GROUPINGS)."""
-    groupings = {
-        name: ([f"k_{name}"], [f"n_{name}_{index}" for index in range(len(dimension.names))], ["fr_median"])
-        for name, dimension in DIMENSIONS.items()
-    }
+    groupings = {name: ([f"k_{name}"], ["fr_median"]) for name in DIMENSIONS}
     groupings["department"] = FAIRNESS_GROUPINGS["department"]
-    groupings[None] = ([], [], ["fr_median"])
+    groupings[None] = ([], ["fr_median"])
     return groupings
 
 
@@ -594,11 +617,11 @@ def _cycle_sql(connection):
 # department over all its cells.
 # Fairness shows no 90th percentile: not computed for its cells.
 FAIRNESS_GROUPINGS = {
-    "fair_cell": (["k_department", "k_category", "k_priority"], ["n_department_0", "n_category_0"], ["res_p90"]),
-    "fair_desk": (["k_category", "k_priority"], [], ["res_p90"]),
+    "fair_cell": (["k_department", "k_category", "k_priority"], ["res_p90"]),
+    "fair_desk": (["k_category", "k_priority"], ["res_p90"]),
     # Each department over all its cells: the breakdown's own grouping (same keys, same aggregates), so
     # that the dashboard, which asks for both at once, groups the cycles by department only once.
-    "department": (["k_department"], ["n_department_0"]),
+    "department": ["k_department"],
 }
 
 
@@ -627,21 +650,21 @@ def breakdowns(scope, *, cycles=None):
     in_period = Q(created_at__gte=scope.period.start, created_at__lt=scope.period.end)
     is_open = Q(status__in=OPEN)
 
-    def rows(condition):
+    def rows(condition, *, filed, open_now):
         return (
             ProcurementRequest.objects.filter(scope.request_filter(), condition)
-            .annotate(
-                **_dimension_columns(),
-                in_period=Case(When(in_period, then=Value(1)), default=Value(0)),
-                is_open=Case(When(is_open, then=Value(1)), default=Value(0)),
-            )
+            .annotate(**_dimension_columns(), in_period=filed, is_open=Value(open_now))
             .values("sla_breached", "in_period", "is_open", *_dimension_columns())
             .order_by()
         )
 
-    # Open ones (read from the open partial indexes) and the closed ones filed in the period (by filing
-    # date): two index reads glued together, rather than one scan of every request for "open or recent".
-    requests = rows(is_open).union(rows(in_period & ~is_open), all=True)
+    # Open ones and the closed ones filed in the period: two index-only reads glued together (the open
+    # requests' covering index request_open_team_by_due, the filing date's request_created_dimensions),
+    # rather than one scan of every request for "open or recent". Whether a row is open is a constant
+    # of its branch: computed from the status, it would need the status, which the open index lacks.
+    requests = rows(is_open, filed=Case(When(in_period, then=Value(1)), default=Value(0)), open_now=1).union(
+        rows(in_period & ~is_open, filed=Value(1), open_now=0), all=True
+    )
     by_requests = _grouped_each(requests, REQUEST_SQL, _dimension_groupings())
     by_cycles = cycles if cycles is not None else cycle_groups(scope, _dimension_groupings())
     tables = {}
@@ -1166,7 +1189,7 @@ def team_pace(scope, *, today):
         _completed_cycles(replace(scope, period=recent))
         .filter(metric=Metric.RESOLUTION)
         .values("team_id")
-        .annotate(count=Count("pk"))
+        .annotate(count=Count("*"))
         .order_by()
     )
     return {row["team_id"]: row["count"] for row in rows}
