@@ -14,7 +14,7 @@ than twice the interval (beat stopped) is computed live as before.
 
 import hashlib
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -74,6 +74,14 @@ def manager_snapshot(scope, *, now=None):
     if not _is_preset(scope):
         return None
     return _fresh(snapshot_key("manager", scope), now=now)
+
+
+def fairness_snapshot(scope, *, now=None):
+    """For a preset period narrowed to one department only: the unfiltered view's snapshot, whose fairness
+    is this view's (fairness compares every department whatever the department filter). Else None."""
+    if scope.department_id is None:
+        return None
+    return manager_snapshot(replace(scope, department_id=None), now=now)
 
 
 def scorecard_snapshot(department, period, *, now=None):
