@@ -414,7 +414,7 @@ def weekly(scope):
         ProcurementRequest.objects.filter(
             scope.request_filter(), created_at__gte=scope.period.start, created_at__lt=scope.period.end
         )
-        .annotate(week=_week_of("created_at", mondays))
+        .annotate(week=_span_of("created_at", mondays))
         .values("week")
         .annotate(count=Count("pk"))
         .order_by()
@@ -424,7 +424,7 @@ def weekly(scope):
     first, resolution = Q(metric=Metric.FIRST_RESPONSE), Q(metric=Metric.RESOLUTION)
     cycles = (
         _completed_cycles(scope)
-        .annotate(week=_week_of("stopped_at", mondays))
+        .annotate(week=_span_of("stopped_at", mondays))
         .values("week")
         .annotate(
             completed=Count("metric", filter=resolution),
@@ -441,21 +441,17 @@ def weekly(scope):
     return weeks
 
 
-def _week_of(field, mondays):
-    """The index in `mondays` of the week a moment of the period falls in, in the current time zone: the
-    moment compared with each next week's start (its local midnight, which is what truncating the local
-    time to its week counts from; a DST change at midnight included). Converting every row's moment to
-    local time (TruncWeek) cost twice as much: at 1,000,000 requests 137 against 82 ms for the 90 days'
-    completed cycles."""
-    starts = [local_midnight(monday) for monday in mondays[1:]]
+def _span_of(field, first_days):
+    """The index in `first_days` of the span (a week, a quarter) a moment of the period falls in, in the
+    current time zone: the moment compared with each next span's start (its local midnight, which is what
+    truncating the local time to its week or quarter counts from; a DST change at midnight included).
+    Converting every row's moment to local time (TruncWeek) cost twice as much: at 1,000,000 requests 137
+    against 82 ms for the 90 days' completed cycles."""
+    starts = [local_midnight(day) for day in first_days[1:]]
     return Case(
         *(When(**{f"{field}__lt": start}, then=Value(index)) for index, start in enumerate(starts)),
-        default=Value(len(mondays) - 1),
+        default=Value(len(first_days) - 1),
     )
-
-
-def _as_date(value):
-    return timezone.localtime(value).date() if isinstance(value, datetime) else value
 
 
 @dataclass
@@ -1474,8 +1470,6 @@ def promises_for(department):
 
 def quarterly_attainment(scope, *, count=SCORECARD_QUARTERS, today=None):
     """Attainment in each of the last `count` quarters, the current one last (one query)."""
-    from django.db.models.functions import TruncQuarter
-
     quarters = list(reversed(recent_quarters(count, today=today)))
     first_year, first_number = quarters[0]
     last_year, last_number = quarters[-1]
@@ -1484,12 +1478,12 @@ def quarterly_attainment(scope, *, count=SCORECARD_QUARTERS, today=None):
     )
     rows = (
         _completed_cycles(replace(scope, period=span))
-        .annotate(quarter=TruncQuarter("stopped_at", tzinfo=timezone.get_current_timezone()))
+        .annotate(quarter=_span_of("stopped_at", [Period.quarter(*quarter).first_day for quarter in quarters]))
         .values("quarter")
         .annotate(**_cycle_aggregates())
         .order_by()
     )
-    by_quarter = {quarter_of(_as_date(row.pop("quarter"))): Attainment(**row) for row in rows}
+    by_quarter = {quarters[row.pop("quarter")]: Attainment(**row) for row in rows}
     results = []
     for year, number in quarters:
         period = Period.quarter(year, number)
