@@ -594,6 +594,10 @@ def _grouped_each(queryset, parts):
                 selects.append(f"SELECT {head(keys, len(branches))} FROM dashboard_rows{where}{group}")
                 params.extend(condition[1] if condition else [])
                 branches.append((label, set(computed)))
+    # On PostgreSQL the rows are read again by each part rather than written once to a temporary store
+    # (what a CTE used more than once is by default): each part's read keeps only its own rows, within
+    # the index scan. At 1,000,000 requests the 90 days' cycle groupings went from ~660 to ~495 ms.
+    inline = "NOT MATERIALIZED " if connection.vendor == "postgresql" else ""
     names, joins = [], []
     for key in keys_all:
         source = _name_source(key)
@@ -602,7 +606,7 @@ def _grouped_each(queryset, parts):
             joins.append(f"LEFT JOIN {quote(table)} n_{key} ON n_{key}.{quote(pk)} = g.{key}")
             names += [f"n_{key}.{quote(column)}" for column in columns]
     sql = (
-        f"WITH dashboard_rows AS ({base_sql}) SELECT g.*, {', '.join(names)} FROM ("
+        f"WITH dashboard_rows AS {inline}({base_sql}) SELECT g.*, {', '.join(names)} FROM ("
         + " UNION ALL ".join(selects)
         + f") g {' '.join(joins)}"
     )
