@@ -775,8 +775,9 @@ def _link_row(scope, dimension_name, row):
 
 
 def breakdown(scope, dimension_name):
-    """One dimension's rows (the same two queries as every breakdown at once)."""
-    return breakdowns(scope)[0][dimension_name]
+    """One dimension's rows (the same two queries as every breakdown at once, read as the dashboard's)."""
+    with one_reading():
+        return breakdowns(scope)[0][dimension_name]
 
 
 def _row_order(dimension_name, row):
