@@ -536,8 +536,8 @@ def _name_source(key):
 
 
 def _grouped_each(queryset, parts):
-    """Aggregate the queryset's rows once per grouping, in one query. The rows are read once (a CTE); each
-    part keeps the rows its condition selects and groups them by each of its groupings: on PostgreSQL in
+    """Aggregate the queryset's rows once per grouping, in one query. The rows are a CTE; each part keeps
+    the rows its condition selects and groups them by each of its groupings: on PostgreSQL in
     one GROUP BY GROUPING SETS (the rows scanned once, and groupings along one chain, such as (department,
     category, priority) → (department) → (), share one sort), elsewhere one GROUP BY per grouping; all
     glued with UNION ALL. Each group's names (DIMENSIONS[...].names) are joined to its keys after grouping.
@@ -873,11 +873,12 @@ def period_figures(scope, *, today=None, fairness_figures=None):
 
 def manager_dashboard(scope, *, now=None, snapshot=None, fairness_snapshot=None):
     """Everything the procurement manager's dashboard shows, in 13 queries whatever the data size (14 with a
-    department chosen). With a `snapshot` (snapshots.Snapshot of this scope's PeriodFigures) the period
-    figures (and the teams' pace) are the snapshot's and only the "now" figures (backlog and early warning,
-    one pass over the open requests) are read: 6 queries. With a `fairness_snapshot` (snapshots.
-    fairness_snapshot: the unfiltered view's, which fairness ignoring the department filter shows the
-    same), its fairness is shown: 3 queries fewer."""
+    department chosen; on PostgreSQL one more, one_reading()'s settings). With a `snapshot`
+    (snapshots.Snapshot of this scope's PeriodFigures) the period figures (and the teams' pace) are the
+    snapshot's and only the "now" figures (backlog and early warning, one pass over the open requests) are
+    read: 6 queries. With a `fairness_snapshot` (snapshots.fairness_snapshot: the unfiltered view's, whose
+    fairness is this view's, fairness ignoring the department filter), its fairness is shown: 3 queries
+    fewer."""
     now = now or timezone.now()
     reused = fairness_snapshot.figures.fairness if fairness_snapshot and not snapshot else None
     with one_reading():
