@@ -716,6 +716,14 @@ class ProcurementRequest(models.Model):
                 name="request_waiting_by_due",
             ),
             models.Index(fields=["estimated_value_base"], name="request_value_base"),
+            # The SLA dashboard's reads of the requests filed in a period (the breakdowns' closed ones, the
+            # weekly filed counts, fairness's filed and raised counts): from this index alone, without the
+            # table (at 1,000,000 requests each was a parallel scan of the whole table).
+            models.Index(
+                fields=["created_at"],
+                include=["id", "department", "team", "category", "priority", "assignee", "status", "sla_breached"],
+                name="request_created_dimensions",
+            ),
             # PostgreSQL only, created in migration 0008 (SQLite has no GIN): a GIN index on
             # search_document, a trigram GIN index on UPPER(reference), and reference with
             # varchar_pattern_ops for "PR-2026-0001…" prefixes whatever the database's collation.

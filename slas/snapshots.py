@@ -14,13 +14,11 @@ than twice the interval (beat stopped) is computed live as before.
 
 import hashlib
 import pickle
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.utils import timezone
 
 from . import dashboard
@@ -78,27 +76,20 @@ def manager_snapshot(scope, *, now=None):
     return _fresh(snapshot_key("manager", scope), now=now)
 
 
+def fairness_snapshot(scope, *, now=None):
+    """For a preset period narrowed to one department only: the unfiltered view's snapshot, whose fairness
+    is this view's (fairness compares every department whatever the department filter). Else None."""
+    if scope.department_id is None:
+        return None
+    return manager_snapshot(replace(scope, department_id=None), now=now)
+
+
 def scorecard_snapshot(department, period, *, now=None):
     """The snapshot of a department's scorecard figures for this period, or None (as manager_snapshot)."""
     scope = dashboard.Scope(period, department_id=department.pk)
     if not _is_preset(scope, department_id=department.pk):
         return None
     return _fresh(snapshot_key("scorecard", scope), now=now)
-
-
-@contextmanager
-def _one_reading():
-    """One view's figures in one transaction: on PostgreSQL a REPEATABLE READ one (all its queries see the
-    same data, as one live page load would hope to) with memory enough to sort a period's cycles without
-    spilling to disk (at 1,000,000 requests each grouping of the 90 days sorts ~8 MB; work_mem is 4 MB)."""
-    outermost = not connection.in_atomic_block  # else (a test's transaction) the isolation is already set
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                if outermost:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                cursor.execute("SET LOCAL work_mem = '32MB'")
-        yield
 
 
 def _store(key, figures, computed_at):
@@ -119,11 +110,11 @@ def dashboard_snapshots_refresh(*, today=None):
     for period in periods:
         scope = dashboard.Scope(period)
         keys.append(snapshot_key("manager", scope))
-        with _one_reading():
+        with dashboard.one_reading():
             computed_at = timezone.now()  # taken before reading: the figures are at least this fresh
             _store(keys[-1], dashboard.period_figures(scope, today=today), computed_at)
     for department in Department.objects.filter(is_procurement=False).order_by("pk"):
-        with _one_reading():
+        with dashboard.one_reading():
             computed_at = timezone.now()
             quarters = dashboard.quarterly_attainment(dashboard.Scope(periods[0], department_id=department.pk))
             for period in periods:

@@ -277,7 +277,10 @@ class SlaDashboardView(ManagerRequiredMixin, View):
     def get(self, request):
         form = DashboardFilterForm(request.GET or None)
         scope = form.scope()
-        figures = dashboard.manager_dashboard(scope, snapshot=snapshots.manager_snapshot(scope))
+        snapshot = snapshots.manager_snapshot(scope)
+        figures = dashboard.manager_dashboard(
+            scope, snapshot=snapshot, fairness_snapshot=None if snapshot else snapshots.fairness_snapshot(scope)
+        )
         context = {
             "form": form,
             "dashboard": figures,
@@ -296,7 +299,7 @@ class SlaDashboardFairnessEvidenceView(ManagerRequiredMixin, View):
         form = DashboardFilterForm(request.GET or None)
         scope = form.scope()
         # The evidence behind the row the dashboard showed: from the same snapshot when the dashboard had one.
-        snapshot = snapshots.manager_snapshot(scope)
+        snapshot = snapshots.manager_snapshot(scope) or snapshots.fairness_snapshot(scope)
         fairness = snapshot.figures.fairness if snapshot else dashboard.fairness(scope)
         rows = {row.department_id: row for row in fairness.rows}
         if department_id not in rows:
