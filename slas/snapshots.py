@@ -3,13 +3,14 @@
 Exact medians and 90th percentiles need every completed cycle of the period sorted, once per grouping:
 at a million requests a 90-day period holds about 160,000 cycles and the manager's dashboard takes
 seconds to compute (bench/README.md, "The SLA dashboard"). So the views most people open — the
-manager's dashboard unfiltered for the last 7, 30 or 90 days, each department's scorecard for the same
-periods — show period figures computed by a beat task every SLA_DASHBOARD_SNAPSHOT_SECONDS, with the
-time they were computed on the page. The figures are the same functions' output (dashboard.period_figures,
+manager's dashboard for the last 7, 30 or 90 days or the current or last quarter, unfiltered or narrowed
+by one filter (one department, team, category or priority), and each department's scorecard for the last
+7, 30 or 90 days — show period figures computed by a beat task every SLA_DASHBOARD_SNAPSHOT_SECONDS, with
+the time they were computed on the page. The figures are the same functions' output (dashboard.period_figures,
 dashboard.scorecard_figures), so a snapshot is exactly what a live view would have shown at its time;
 "now" figures (open, at risk, breached now, the age of open work, early warning, the most urgent
-requests) are always read live. Any other scope, a viewer in another time zone, or a snapshot older
-than twice the interval (beat stopped) is computed live as before.
+requests) are always read live. Two filters at once, a custom period, a viewer in another time zone, or
+a snapshot older than twice the interval (beat stopped) is computed live as before.
 """
 
 import hashlib
@@ -25,6 +26,7 @@ from . import dashboard
 from .models import DashboardSnapshot
 
 PRESET_DAYS = (7, 30, 90)  # DashboardFilterForm's "last N days" periods
+PRESET_QUARTERS = 2  # the current quarter and the one before it (the form offers more, seldom chosen)
 # The figures are pickled dataclasses of slas/dashboard.py: a snapshot written by other code (before a deploy)
 # is never read, since its key names the code that wrote it. The next refresh replaces it.
 CODE_VERSION = hashlib.sha1(Path(dashboard.__file__).read_bytes()).hexdigest()[:12]
@@ -45,16 +47,47 @@ def snapshot_key(kind, scope):
     return f"{kind}|{CODE_VERSION}|{zone}|{period.first_day}|{period.last_day}|{period.label}|{filters}"
 
 
-def _is_preset(scope, *, department_id=None):
-    """A period the beat task keeps (the last 7, 30 or 90 days up to today, in the site's time zone) and no
-    filter but the scorecard's own department."""
-    today = timezone.localdate()
+def preset_periods(*, today=None, quarters=True):
+    """The periods the beat task keeps: the last 7, 30 and 90 days up to today and (`quarters`) the
+    PRESET_QUARTERS most recent quarters, in the site's time zone."""
+    today = today or timezone.localdate()
+    periods = [dashboard.Period.last_days(days, today=today) for days in PRESET_DAYS]
+    if quarters:
+        periods += [
+            dashboard.Period.quarter(*quarter) for quarter in dashboard.recent_quarters(PRESET_QUARTERS, today=today)
+        ]
+    return periods
+
+
+def one_filter_scopes(period):
+    """The period narrowed by each value of one filter: each department, team, category and priority."""
+    from requests_app.models import BuyerTeam, Category, Priority
+    from stakeholders.models import Department
+
+    return (
+        [
+            dashboard.Scope(period, department_id=pk)
+            for pk in Department.objects.order_by("pk").values_list("pk", flat=True)
+        ]
+        + [dashboard.Scope(period, team_id=pk) for pk in BuyerTeam.objects.order_by("pk").values_list("pk", flat=True)]
+        + [
+            dashboard.Scope(period, category_id=pk)
+            for pk in Category.objects.order_by("pk").values_list("pk", flat=True)
+        ]
+        + [dashboard.Scope(period, priority=priority) for priority in Priority.values]
+    )
+
+
+def _filters(scope):
+    return [value for value in (scope.team_id, scope.department_id, scope.category_id, scope.priority) if value]
+
+
+def _is_kept(period, *, quarters=True):
+    """Whether the beat task keeps snapshots of this period in the viewer's time zone."""
     return (
         settings.SLA_DASHBOARD_SNAPSHOT_SECONDS > 0
         and timezone.get_current_timezone_name() == settings.TIME_ZONE
-        and any(scope.period == dashboard.Period.last_days(days, today=today) for days in PRESET_DAYS)
-        and (scope.team_id, scope.category_id, scope.priority) == (None, None, None)
-        and scope.department_id == department_id
+        and period in preset_periods(quarters=quarters)
     )
 
 
@@ -71,7 +104,7 @@ def _fresh(key, *, now=None):
 def manager_snapshot(scope, *, now=None):
     """The snapshot of the manager's dashboard's period figures for this scope, or None: not a preset view
     (no query then), none stored yet, or too old."""
-    if not _is_preset(scope):
+    if len(_filters(scope)) > 1 or not _is_kept(scope.period):
         return None
     return _fresh(snapshot_key("manager", scope), now=now)
 
@@ -86,10 +119,9 @@ def fairness_snapshot(scope, *, now=None):
 
 def scorecard_snapshot(department, period, *, now=None):
     """The snapshot of a department's scorecard figures for this period, or None (as manager_snapshot)."""
-    scope = dashboard.Scope(period, department_id=department.pk)
-    if not _is_preset(scope, department_id=department.pk):
+    if not _is_kept(period, quarters=False):
         return None
-    return _fresh(snapshot_key("scorecard", scope), now=now)
+    return _fresh(snapshot_key("scorecard", dashboard.Scope(period, department_id=department.pk)), now=now)
 
 
 def _store(key, figures, computed_at):
@@ -105,14 +137,24 @@ def dashboard_snapshots_refresh(*, today=None):
     from stakeholders.models import Department
 
     today = today or timezone.localdate()
-    periods = [dashboard.Period.last_days(days, today=today) for days in PRESET_DAYS]
+    periods = preset_periods(today=today, quarters=False)
     keys = []
-    for period in periods:
-        scope = dashboard.Scope(period)
-        keys.append(snapshot_key("manager", scope))
+    for period in preset_periods(today=today):
+        unfiltered = dashboard.Scope(period)
         with dashboard.one_reading():
-            computed_at = timezone.now()  # taken before reading: the figures are at least this fresh
-            _store(keys[-1], dashboard.period_figures(scope, today=today), computed_at)
+            whole_at = timezone.now()  # taken before reading: the figures are at least this fresh
+            whole = dashboard.period_figures(unfiltered, today=today)
+        keys.append(snapshot_key("manager", unfiltered))
+        _store(keys[-1], whole, whole_at)
+        for scope in one_filter_scopes(period):
+            # Fairness compares every department whatever the department filter: the unfiltered view's
+            # (so such a snapshot is as fresh as that one's).
+            shared = whole.fairness if scope.department_id else None
+            with dashboard.one_reading():
+                computed_at = whole_at if shared else timezone.now()
+                figures = dashboard.period_figures(scope, today=today, fairness_figures=shared)
+            keys.append(snapshot_key("manager", scope))
+            _store(keys[-1], figures, computed_at)
     for department in Department.objects.filter(is_procurement=False).order_by("pk"):
         with dashboard.one_reading():
             computed_at = timezone.now()

@@ -30,6 +30,14 @@ NOW_QUERIES = 6 + (1 if connection.vendor == "postgresql" else 0)
 PRESETS = [Period.last_days(days) for days in snapshots.PRESET_DAYS]
 
 
+def snapshot_count():
+    """Each preset period (the last N days and the recent quarters) unfiltered and narrowed by each filter
+    value, and each department's scorecard for the last N days."""
+    periods = snapshots.preset_periods()
+    scorecards = len(PRESETS) * Department.objects.filter(is_procurement=False).count()
+    return len(periods) * (1 + len(snapshots.one_filter_scopes(periods[0]))) + scorecards
+
+
 @pytest.fixture
 def seeded():
     """Several weeks of generated requests (bench/seed.py: every department, buyer, priority, category;
@@ -71,11 +79,15 @@ def test_a_snapshot_holds_exactly_what_a_fresh_computation_gives(seeded):
     written = snapshots.dashboard_snapshots_refresh()
 
     departments = list(Department.objects.filter(is_procurement=False))
-    assert written == len(PRESETS) * (1 + len(departments)) == DashboardSnapshot.objects.count()
+    assert written == snapshot_count() == DashboardSnapshot.objects.count()
+    quarters = snapshots.preset_periods()[len(PRESETS) :]
+    assert len(quarters) == snapshots.PRESET_QUARTERS and all(period.label.startswith("Q") for period in quarters)
+    for period in snapshots.preset_periods():
+        # unfiltered and by each department, team, category and priority (a department's fairness being
+        # the unfiltered one's: fairness compares every department)
+        for scope in [Scope(period), *snapshots.one_filter_scopes(period)]:
+            assert snapshots.manager_snapshot(scope).figures == dashboard.period_figures(scope), scope
     for period in PRESETS:
-        scope = Scope(period)
-        fresh = dashboard.period_figures(scope)
-        assert snapshots.manager_snapshot(scope).figures == fresh
         for department in departments:
             card = snapshots.scorecard_snapshot(department, period).figures
             assert card == dashboard.scorecard_figures(department, period)
@@ -122,10 +134,24 @@ def test_fairness_evidence_comes_from_the_snapshot_the_dashboard_showed(seeded, 
     assert "recomputed every few minutes" not in live[1].content.decode()
 
 
-def test_a_preset_narrowed_to_a_department_shows_the_unfiltered_snapshots_fairness(seeded, client, manager):
+def test_a_preset_narrowed_by_one_filter_is_served_from_its_own_snapshot(seeded, client, manager):
     client.force_login(manager)
     department = Department.objects.filter(is_procurement=False).order_by("pk").first()
-    query = {"period": "90", "department": department.pk}
+    for query in ({"period": "90", "department": department.pk}, {"period": "30", "priority": "high"}):
+        DashboardSnapshot.objects.all().delete()
+        live = client.get(reverse("slas:dashboard"), query)
+        snapshots.dashboard_snapshots_refresh()
+        served = client.get(reverse("slas:dashboard"), query)
+        before, after = live.context["dashboard"], served.context["dashboard"]
+        assert before.as_of is None and after.as_of is not None, query
+        assert (after.fairness, after.breakdowns, after.weeks) == (before.fairness, before.breakdowns, before.weeks)
+        assert _without_variable_parts(served.content.decode()) == _without_variable_parts(live.content.decode())
+
+
+def test_two_filters_with_a_department_show_the_one_filter_snapshots_fairness(seeded, client, manager):
+    client.force_login(manager)
+    department = Department.objects.filter(is_procurement=False).order_by("pk").first()
+    query = {"period": "90", "department": department.pk, "priority": "high"}
     client.get(reverse("slas:dashboard"), query)  # warm: a first request reads what later ones have cached
     with CaptureQueriesContext(connection) as computed:
         live = client.get(reverse("slas:dashboard"), query)
@@ -133,12 +159,12 @@ def test_a_preset_narrowed_to_a_department_shows_the_unfiltered_snapshots_fairne
     with CaptureQueriesContext(connection) as captured:
         served = client.get(reverse("slas:dashboard"), query)
 
-    # fairness ignores the department filter: the unfiltered snapshot's is exactly the live one
+    # fairness ignores the department filter: the "high priority" snapshot's is exactly the live one
     before, after = live.context["dashboard"], served.context["dashboard"]
     assert after.fairness == before.fairness and after.breakdowns == before.breakdowns
     assert after.as_of is None and before.fairness_as_of is None
-    computed_at = DashboardSnapshot.objects.get(key=snapshots.snapshot_key("manager", Scope(PRESETS[-1]))).computed_at
-    assert after.fairness_as_of == computed_at
+    high = snapshots.snapshot_key("manager", Scope(PRESETS[-1], priority="high"))
+    assert after.fairness_as_of == DashboardSnapshot.objects.get(key=high).computed_at
     assert 'id="fairness-as-of"' in served.content.decode() and 'id="fairness-as-of"' not in live.content.decode()
     # fairness's cycles of every department and its filed and raised counts are not read
     # (the live page looked for the snapshot too, and found none)
@@ -169,9 +195,10 @@ def test_only_a_fresh_preset_view_in_the_sites_time_zone_is_served_from_a_snapsh
     department = Department.objects.filter(is_procurement=False).first()
     ninety = PRESETS[-1]
     assert snapshots.manager_snapshot(Scope(ninety)) is not None
-    with CaptureQueriesContext(connection) as captured:  # a filtered view does not even look
-        assert snapshots.manager_snapshot(Scope(ninety, department_id=department.pk)) is None
-        assert snapshots.manager_snapshot(Scope(ninety, priority="high")) is None
+    assert snapshots.manager_snapshot(Scope(ninety, department_id=department.pk)) is not None
+    assert snapshots.manager_snapshot(Scope(snapshots.preset_periods()[-1], priority="high")) is not None
+    with CaptureQueriesContext(connection) as captured:  # two filters, or another period: does not even look
+        assert snapshots.manager_snapshot(Scope(ninety, department_id=department.pk, priority="high")) is None
         assert snapshots.manager_snapshot(Scope(Period(ninety.first_day, ninety.last_day, "custom"))) is None
         assert snapshots.manager_snapshot(Scope(Period.last_days(14))) is None
         assert snapshots.scorecard_snapshot(department, Period.quarter(2026, 1)) is None
@@ -199,7 +226,11 @@ def test_a_refresh_replaces_its_snapshots_and_drops_those_of_days_gone_by(seeded
     old_keys = set(DashboardSnapshot.objects.values_list("key", flat=True))
     count = snapshots.dashboard_snapshots_refresh()
     assert snapshots.dashboard_snapshots_refresh() == count == DashboardSnapshot.objects.count()
-    assert not old_keys & set(DashboardSnapshot.objects.values_list("key", flat=True))
+    # yesterday's "last N days" are gone; a quarter is the same period both days, its snapshots replaced
+    kept = old_keys & set(DashboardSnapshot.objects.values_list("key", flat=True))
+    quarters = {f"|{period.label}|" for period in snapshots.preset_periods()[len(PRESETS) :]}
+    assert kept and all(any(label in key for label in quarters) for key in kept)
+    assert not any("last " in key for key in kept)
 
 
 def _served_queries(client, department):
@@ -243,5 +274,4 @@ def test_the_beat_task_refreshes_the_snapshots_in_the_worker(celery_worker_proce
     scope = Scope(PRESETS[-1])
     served = snapshots.manager_snapshot(scope)
     assert served.figures == dashboard.period_figures(scope) and served.figures.attainment.res_count == 3
-    departments = Department.objects.filter(is_procurement=False)
-    assert DashboardSnapshot.objects.count() == len(PRESETS) * (1 + departments.count())
+    assert DashboardSnapshot.objects.count() == snapshot_count()
