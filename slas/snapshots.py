@@ -9,8 +9,10 @@ by one filter (one department, team, category or priority), and each department'
 the time they were computed on the page. The figures are the same functions' output (dashboard.period_figures,
 dashboard.scorecard_figures), so a snapshot is exactly what a live view would have shown at its time;
 "now" figures (open, at risk, breached now, the age of open work, early warning, the most urgent
-requests) are always read live. Two filters at once, a custom period, a viewer in another time zone, or
-a snapshot older than twice the interval (beat stopped) is computed live as before.
+requests) are always read live. The days of a period are the viewer's: the same snapshots are kept in every
+time zone a procurement manager or department head has chosen (the unfiltered views and the scorecards
+there; one filter only in the site's). Two filters at once, a custom period, a view not kept in the viewer's
+zone, or a snapshot older than twice the interval (beat stopped) is computed live as before.
 """
 
 import hashlib
@@ -20,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from . import dashboard
@@ -83,12 +86,23 @@ def _filters(scope):
 
 
 def _is_kept(period, *, quarters=True):
-    """Whether the beat task keeps snapshots of this period in the viewer's time zone."""
-    return (
-        settings.SLA_DASHBOARD_SNAPSHOT_SECONDS > 0
-        and timezone.get_current_timezone_name() == settings.TIME_ZONE
-        and period in preset_periods(quarters=quarters)
+    """Whether the beat task may keep snapshots of this period (in the viewer's time zone: whether it does
+    for that zone, the lookup tells)."""
+    return settings.SLA_DASHBOARD_SNAPSHOT_SECONDS > 0 and period in preset_periods(quarters=quarters)
+
+
+def viewer_time_zones():
+    """The time zones other than the site's that procurement managers and department heads have chosen
+    (their dashboards' and scorecards' days), sorted."""
+    from stakeholders.models import Department, Profile
+
+    from .escalation import users_with_permission
+
+    viewers = Q(user__in=users_with_permission("assign_request").values("pk")) | Q(
+        user__in=Department.objects.filter(head__isnull=False).values("head_id")
     )
+    zones = Profile.objects.filter(viewers, user__is_active=True).exclude(time_zone="")
+    return sorted(set(zones.values_list("time_zone", flat=True)) - {settings.TIME_ZONE})
 
 
 def _fresh(key, *, now=None):
@@ -105,7 +119,7 @@ def manager_snapshot(scope, *, now=None):
     """The snapshot of the manager's dashboard's period figures for this scope, or None: not a preset view
     (no query then), none stored yet, or too old."""
     if len(_filters(scope)) > 1 or not _is_kept(scope.period):
-        return None
+        return None  # never kept: no query
     return _fresh(snapshot_key("manager", scope), now=now)
 
 
@@ -133,7 +147,18 @@ def _store(key, figures, computed_at):
 def dashboard_snapshots_refresh(*, today=None):
     """Recompute every preset view's period figures and replace their snapshots; drop snapshots of days
     gone by. Idempotent: a second run writes the same figures again. Returns the number of snapshots
-    written. Runs in the site's time zone (the beat worker's), the one preset views are served in."""
+    written. In the site's time zone (the beat worker's) every kept view; in each other zone dashboard
+    viewers chose (viewer_time_zones), the unfiltered views and the scorecards, whose days are theirs."""
+    keys = _refresh_zone(today=today, one_filter=True)
+    for zone in viewer_time_zones():
+        with timezone.override(zone):
+            keys += _refresh_zone(today=today, one_filter=False)
+    DashboardSnapshot.objects.exclude(key__in=keys).delete()
+    return len(keys)
+
+
+def _refresh_zone(*, today, one_filter):
+    """Refresh the kept views in the current time zone; returns their keys."""
     from stakeholders.models import Department
 
     today = today or timezone.localdate()
@@ -146,7 +171,7 @@ def dashboard_snapshots_refresh(*, today=None):
             whole = dashboard.period_figures(unfiltered, today=today)
         keys.append(snapshot_key("manager", unfiltered))
         _store(keys[-1], whole, whole_at)
-        for scope in one_filter_scopes(period):
+        for scope in one_filter_scopes(period) if one_filter else []:
             # Fairness compares every department whatever the department filter: the unfiltered view's
             # (so such a snapshot is as fresh as that one's).
             shared = whole.fairness if scope.department_id else None
@@ -162,5 +187,4 @@ def dashboard_snapshots_refresh(*, today=None):
             for period in periods:
                 keys.append(snapshot_key("scorecard", dashboard.Scope(period, department_id=department.pk)))
                 _store(keys[-1], dashboard.scorecard_figures(department, period, quarters=quarters), computed_at)
-    DashboardSnapshot.objects.exclude(key__in=keys).delete()
-    return len(keys)
+    return keys

@@ -4,6 +4,7 @@ time), "now" figures stay live, and anything but a fresh preset view is computed
 
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import time_machine
@@ -19,7 +20,8 @@ from slas.dashboard import Period, Scope
 from slas.demo import sla_defaults_ensure
 from slas.models import DashboardSnapshot, Metric, SlaClock
 from slas.tasks import refresh_dashboard_snapshots
-from stakeholders.models import Department
+from stakeholders.middleware import session_time_zone_set
+from stakeholders.models import Department, Profile
 from tests.slas.factories import BusinessCalendarFactory, request_without_clocks
 from tests.slas.test_dashboard import completed
 
@@ -218,6 +220,34 @@ def test_only_a_fresh_preset_view_in_the_sites_time_zone_is_served_from_a_snapsh
     assert not DashboardSnapshot.objects.filter(key__contains="older-code").exists()
     settings.SLA_DASHBOARD_SNAPSHOT_SECONDS = 0
     assert snapshots.manager_snapshot(Scope(ninety)) is None
+
+
+def test_a_managers_own_time_zone_gets_its_own_snapshots(seeded, client, manager):
+    # given a manager working from New York (the site's days are Berlin's)
+    zone = "America/New_York"
+    Profile.objects.update_or_create(user=manager, defaults={"time_zone": zone})
+    assert snapshots.viewer_time_zones() == [zone]
+    snapshots.dashboard_snapshots_refresh()
+    department = Department.objects.filter(is_procurement=False).order_by("pk").first()
+    with timezone.override(zone):
+        # the unfiltered views and the scorecards are kept in New York days, equal to a fresh computation there
+        ninety = Period.last_days(90)
+        assert snapshots.manager_snapshot(Scope(ninety)).figures == dashboard.period_figures(Scope(ninety))
+        card = snapshots.scorecard_snapshot(department, ninety).figures
+        assert card == dashboard.scorecard_figures(department, ninety)
+        # one filter is kept in the site's zone only
+        assert snapshots.manager_snapshot(Scope(ninety, department_id=department.pk)) is None
+    # and the manager's page, in their zone, is served from them
+    client.force_login(manager)
+    session = client.session
+    session_time_zone_set(SimpleNamespace(session=session), zone)
+    session.save()
+    page = client.get(reverse("slas:dashboard"), {"period": "90"})
+    assert page.context["dashboard"].as_of is not None
+    # a zone nobody uses is not kept
+    assert snapshots.viewer_time_zones() == [zone]
+    with timezone.override("Asia/Tokyo"):
+        assert snapshots.manager_snapshot(Scope(Period.last_days(90))) is None
 
 
 def test_a_refresh_replaces_its_snapshots_and_drops_those_of_days_gone_by(seeded):
